@@ -1,0 +1,190 @@
+//! Builds the application: state, middleware, routes, and the HTTP server.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::Method;
+use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, Route, web};
+
+use crate::auth::password::Hasher;
+use crate::auth::tokens::{TokenKeys, random_token};
+use crate::config::Config;
+use crate::db::{Db, meta};
+use crate::error::ApiError;
+use crate::http::middleware;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub tokens: Arc<TokenKeys>,
+    pub hasher: Arc<Hasher>,
+    pub proxies: Arc<Vec<IpAddr>>,
+}
+
+/// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
+/// The same table registers the routes and feeds the test that checks the API spec.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub route: fn() -> Route,
+}
+
+impl RouteDef {
+    pub fn get(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::GET,
+            path,
+            route,
+        }
+    }
+    pub fn post(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::POST,
+            path,
+            route,
+        }
+    }
+    pub fn patch(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::PATCH,
+            path,
+            route,
+        }
+    }
+    pub fn delete(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::DELETE,
+            path,
+            route,
+        }
+    }
+}
+
+/// Every route of the API.
+pub fn route_table() -> Vec<RouteDef> {
+    let mut routes = crate::http::health::routes();
+    routes.extend(crate::auth::routes::routes());
+    routes
+}
+
+fn configure(cfg: &mut web::ServiceConfig) {
+    let routes = route_table();
+    let mut paths: Vec<&'static str> = Vec::new();
+    for r in &routes {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for r in routes.iter().filter(|r| r.path == path) {
+            resource = resource.route((r.route)());
+        }
+        cfg.service(resource.default_service(web::to(|| async {
+            HttpResponse::from_error(ApiError::MethodNotAllowed)
+        })));
+    }
+}
+
+/// Opens the database (running migrations), loads or creates the server's keys and, on an
+/// empty database, the admin. Returns the state and the admin password if one was generated.
+pub async fn init(config: Config) -> Result<(AppState, Option<String>), String> {
+    config.validate()?;
+    let config = Arc::new(config);
+    let cfg = config.clone();
+    tokio::task::spawn_blocking(move || init_blocking(cfg))
+        .await
+        .map_err(|e| format!("start-up task failed: {e}"))?
+}
+
+fn init_blocking(config: Arc<Config>) -> Result<(AppState, Option<String>), String> {
+    let target = config.db_target()?;
+    let db = Db::open(&target, config.pool_options())?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    meta::get_or_init(&mut conn, meta::DATABASE_ID, || {
+        uuid::Uuid::new_v4().to_string()
+    })
+    .map_err(|e| format!("database: {e}"))?;
+    let key = match &config.token_signing_key {
+        Some(k) => k.clone(),
+        None => meta::get_or_init(&mut conn, meta::TOKEN_KEY, random_token)
+            .map_err(|e| format!("database: {e}"))?,
+    };
+    let hasher = Arc::new(Hasher::new(&config)?);
+    let admin_password =
+        crate::auth::users::bootstrap_admin(&mut conn, &hasher, config.admin_password.as_deref())?;
+    drop(conn);
+    let state = AppState {
+        tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
+        proxies: Arc::new(config.trusted_proxy_addrs()?),
+        hasher,
+        db,
+        config,
+    };
+    Ok((state, admin_password))
+}
+
+/// A server bound and ready to be awaited.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+}
+
+/// Builds the HTTP server on `listener`.
+pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let workers = state.config.effective_workers();
+    let shutdown = state.config.shutdown_timeout_secs;
+    let data = web::Data::new(state);
+    let server =
+        HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("invalid_query", e.to_string()).into()
+                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::not_found("resource").into()),
+                )
+                .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("malformed_json", e.to_string()).into()
+                }))
+                .configure(configure)
+                .default_service(web::to(|| async {
+                    HttpResponse::from_error(ApiError::NotFound {
+                        message: "no such route".into(),
+                    })
+                }))
+                .wrap(ErrorHandlers::new().default_handler(middleware::envelope))
+                .wrap(from_fn(middleware::compress_gate))
+                .wrap(Compress::default())
+                .wrap(from_fn(middleware::request_log))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(Duration::from_secs(30))
+        // Without TCP_NODELAY a response written in two segments waits for the client's delayed
+        // ACK (~40 ms) under Nagle; measured on this machine as 2.0k vs 10.5k req/s.
+        .on_connect(|conn, _ext| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+                && let Err(e) = tcp.set_nodelay(true)
+            {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        })
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    Ok(Running {
+        addr,
+        handle,
+        server,
+    })
+}

@@ -1,0 +1,108 @@
+//! The one write path to synced tables.
+//!
+//! [`sync_tx`] opens the write transaction, bumps the single `sync_clock` row first and hands
+//! the new version to the closure through [`SyncTx`]; everything the closure writes to a
+//! synced table is stamped with that version. The database refuses any other write: guard
+//! triggers on every synced table require `sync_clock.writing` (true only inside a sync_tx,
+//! never visible to another transaction) and `NEW.version = sync_clock.seq`.
+//!
+//! Why this orders correctly: on PostgreSQL the bump takes the clock row's lock, so writers
+//! commit in version order; on SQLite the transaction starts with `BEGIN IMMEDIATE` and so
+//! holds the single write lock throughout. A pull that reads the head and the rows in one
+//! snapshot therefore never sees version N+1 committed while N is still to come.
+
+use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::sync_clock;
+
+/// A value of the sync clock.
+pub type Version = i64;
+
+/// An open sync write transaction: the connection, and the version to stamp rows with.
+pub struct SyncTx<'c> {
+    conn: &'c mut DbConn,
+    version: Version,
+}
+
+impl SyncTx<'_> {
+    /// The version every row written in this transaction carries.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The connection inside the transaction.
+    pub fn conn(&mut self) -> &mut DbConn {
+        self.conn
+    }
+}
+
+/// Runs `f` in a write transaction that has bumped the sync clock. Commits when `f` returns
+/// `Ok`, rolls back (version unused) on `Err`. Cannot nest: one transaction, one version.
+pub fn sync_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut SyncTx<'_>) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_tx(conn, |conn| {
+        diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
+            .set((
+                sync_clock::seq.eq(sync_clock::seq + 1),
+                sync_clock::writing.eq(true),
+            ))
+            .execute(conn)?;
+        let version = sync_clock::table
+            .filter(sync_clock::id.eq(1))
+            .select(sync_clock::seq)
+            .first::<Version>(conn)?;
+        let mut tx = SyncTx { conn, version };
+        let out = f(&mut tx)?;
+        diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
+            .set(sync_clock::writing.eq(false))
+            .execute(tx.conn)?;
+        Ok(out)
+    })
+}
+
+/// The current head of the sync clock (the last committed version).
+pub fn head(conn: &mut DbConn) -> QueryResult<Version> {
+    sync_clock::table
+        .filter(sync_clock::id.eq(1))
+        .select(sync_clock::seq)
+        .first(conn)
+}
+
+type Tm = <DbConn as Connection>::TransactionManager;
+
+/// A write transaction that holds the write lock from its first statement: `BEGIN IMMEDIATE`
+/// on SQLite (a deferred transaction that reads before it writes can fail with a stale
+/// snapshot instead of waiting), a plain `BEGIN` on PostgreSQL (row locks order writers).
+/// For writes to tables that are not synced; synced tables take [`sync_tx`], which uses this.
+/// Cannot nest.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    if Tm::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some()
+    {
+        return Err(diesel::result::Error::AlreadyInTransaction.into());
+    }
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => match Tm::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}

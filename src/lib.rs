@@ -1,0 +1,12 @@
+//! xuncha (巡查): the server behind the field app of special-equipment safety inspectors.
+//! See README.md for running it and ../api-spec/openapi.yaml for the API.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod time;
+pub mod validate;

@@ -1,0 +1,388 @@
+//! Test harness: the real app (same start-up path as `xuncha serve`) on 127.0.0.1:0 over a
+//! fresh database per test: a SQLite file in a temp dir, or a new PostgreSQL database
+//! (created from XUNCHA_TEST_DATABASE_URL's server, default the local one, and dropped after).
+//! Every response the helpers receive is checked against api-spec/openapi.yaml.
+
+#![allow(dead_code)]
+
+pub mod spec;
+
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use xuncha::config::Config;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123456789";
+pub const PASSWORD: &str = "user-password-123";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(app: TestApp)` once per backend, as
+/// `<module>::sqlite::name` and `<module>::pg::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    super::$name($crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    super::$name($crate::common::TestApp::spawn($crate::common::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Like `both_backends!` for tests that start their own app(s) with custom settings: each
+/// listed `async fn name(backend: Backend)` runs once per backend, as
+/// `<module>::own::sqlite::name` and `<module>::own::pg::name`.
+#[macro_export]
+macro_rules! both_backends_raw {
+    ($($name:ident),* $(,)?) => {
+        mod own {
+            mod sqlite {
+                $(
+                    #[actix_rt::test]
+                    async fn $name() {
+                        super::super::$name($crate::common::Backend::Sqlite).await
+                    }
+                )*
+            }
+            mod pg {
+                $(
+                    #[actix_rt::test]
+                    async fn $name() {
+                        super::super::$name($crate::common::Backend::Postgres).await
+                    }
+                )*
+            }
+        }
+    };
+}
+
+/// A database made for one test and removed after it.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL the app uses.
+    pub url: String,
+    dir: std::path::PathBuf,
+    pg_admin_url: Option<String>,
+    pg_name: Option<String>,
+}
+
+fn pg_server_url() -> String {
+    std::env::var("XUNCHA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `postgres://u@h:p/db?x` with the database name replaced.
+fn with_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("xuncha-test-{tag}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb {
+                backend,
+                url: format!("sqlite://{}", dir.join("test.db").display()),
+                dir,
+                pg_admin_url: None,
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                let admin = pg_server_url();
+                let prefix = std::env::var("XUNCHA_TEST_DB_PREFIX").unwrap_or_else(|_| "xt".into());
+                let name = format!("{prefix}_{}", &tag[..16]);
+                let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL tests need a server: {e}. Set XUNCHA_TEST_DATABASE_URL, or run \
+                         scripts/test.sh, which skips the PostgreSQL half when none answers."
+                    )
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                TestDb {
+                    backend,
+                    url: with_db_name(&admin, &name),
+                    dir,
+                    pg_admin_url: Some(admin),
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.pg_admin_url, &self.pg_name)
+            && let Ok(mut conn) = PgConnection::establish(admin)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The configuration tests run with: a known signing key (so tests can forge tokens), a
+/// known admin password, one worker, a small pool.
+pub fn test_config(db: &TestDb) -> Config {
+    Config {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        data_dir: db.data_dir().display().to_string(),
+        workers: 1,
+        db_pool_size: 4,
+        token_signing_key: Some(SIGNING_KEY.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        shutdown_timeout_secs: 0,
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    handle: actix_web::dev::ServerHandle,
+    // Dropped after the server is told to stop.
+    pub db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the workers wind down on their own threads.
+        drop(self.handle.stop(false));
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> &Self {
+        self.expect(status);
+        assert_eq!(
+            self.error_code(),
+            code,
+            "unexpected error code; body: {}",
+            self.text
+        );
+        assert!(
+            self.body["error"]["message"].is_string(),
+            "no message: {}",
+            self.text
+        );
+        self
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDb::new(backend);
+        let mut cfg = test_config(&db);
+        adjust(&mut cfg);
+        let (state, generated) = xuncha::app::init(cfg).await.expect("app init");
+        assert!(generated.is_none(), "admin password was configured");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let running = xuncha::app::serve(state, listener).expect("serve");
+        actix_rt::spawn(running.server);
+        TestApp {
+            base: format!("http://{}", running.addr),
+            client: client(),
+            backend,
+            handle: running.handle,
+            db,
+        }
+    }
+
+    /// Sends a request; JSON `body` if given. Checks the response against the API spec.
+    pub async fn req(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut rb = self
+            .client
+            .request(method.clone(), format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        self.send(method, path, rb).await
+    }
+
+    /// Sends a prepared request and checks the answer against the spec.
+    pub async fn send(&self, method: Method, path: &str, rb: reqwest::RequestBuilder) -> Resp {
+        let resp = rb.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("response body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        spec::check_response(method.as_str(), path, status, &headers, &text, &body);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.req(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.req(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.req(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str, device: &str) -> Resp {
+        self.req(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": password, "device_id": device, "device_name": "test phone"})),
+        )
+        .await
+    }
+
+    /// Logs in and returns the whole token pair.
+    pub async fn login_ok(&self, username: &str, password: &str, device: &str) -> Value {
+        let r = self.login(username, password, device).await;
+        r.expect(200);
+        r.body
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        self.login_ok(username, password, "test-device").await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user as `token` and returns it.
+    pub async fn create_user(
+        &self,
+        token: &str,
+        username: &str,
+        role: &str,
+        region: &str,
+    ) -> Value {
+        let mut body = json!({
+            "username": username,
+            "password": PASSWORD,
+            "display_name": format!("{username} 检查员"),
+            "role": role,
+            "region_code": region,
+        });
+        if role == "unit" {
+            body["unit_id"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        let r = self.post("/api/v1/users", token, body).await;
+        r.expect(201);
+        r.body
+    }
+
+    /// Creates a user (as admin) and logs it in; returns (user, access token).
+    pub async fn user_with_token(
+        &self,
+        username: &str,
+        role: &str,
+        region: &str,
+    ) -> (Value, String) {
+        let admin = self.admin_token().await;
+        let user = self.create_user(&admin, username, role, region).await;
+        let token = self.token(username, PASSWORD).await;
+        (user, token)
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests through the HTTP API, each on SQLite and on PostgreSQL.
+
+mod common;
+
+mod auth;
+mod cli;
+mod http;
+mod spec_routes;
+mod storage;
+mod users;

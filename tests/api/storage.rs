@@ -1,0 +1,124 @@
+//! The one write path: synced tables can only be written inside `sync_tx`, which bumps the
+//! sync clock and stamps rows with its value. Checked on the database directly, so that no
+//! code path, present or future, can get around it.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+
+use crate::common::{Backend, TestApp};
+
+crate::both_backends!(
+    synced_tables_refuse_writes_outside_sync_tx,
+    every_sync_write_takes_a_new_version
+);
+
+enum Direct {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+impl Direct {
+    fn open(app: &TestApp) -> Direct {
+        match app.backend {
+            Backend::Sqlite => {
+                let path = app.db.url.trim_start_matches("sqlite://");
+                let mut c = SqliteConnection::establish(path).unwrap();
+                c.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+                Direct::Sqlite(c)
+            }
+            Backend::Postgres => Direct::Pg(PgConnection::establish(&app.db.url).unwrap()),
+        }
+    }
+
+    fn exec(&mut self, sql: &str) -> Result<usize, String> {
+        match self {
+            Direct::Sqlite(c) => diesel::sql_query(sql).execute(c),
+            Direct::Pg(c) => diesel::sql_query(sql).execute(c),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn head(&mut self) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Head {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            seq: i64,
+        }
+        let q = "SELECT seq FROM sync_clock WHERE id = 1";
+        let rows: Vec<Head> = match self {
+            Direct::Sqlite(c) => diesel::sql_query(q).load(c),
+            Direct::Pg(c) => diesel::sql_query(q).load(c),
+        }
+        .unwrap();
+        rows[0].seq
+    }
+}
+
+async fn synced_tables_refuse_writes_outside_sync_tx(app: TestApp) {
+    let admin = app.admin_token().await;
+    let before = app.get("/api/v1/me", &admin).await.body;
+    let mut db = Direct::open(&app);
+    let head = db.head();
+    let ts = "2026-01-01 00:00:00";
+    // Even stamped with the current head, a write that did not bump the clock is refused.
+    let insert = format!(
+        "INSERT INTO users (id, username, display_name, role, region_code, active, created_at, updated_at, version) \
+         VALUES ('{}', 'sneaky', 'x', 'admin', '000000', TRUE, '{ts}', '{ts}', {head})",
+        uuid::Uuid::new_v4()
+    );
+    let err = db.exec(&insert).unwrap_err();
+    assert!(err.contains("outside sync_tx"), "{err}");
+    let err = db
+        .exec(&format!(
+            "UPDATE users SET display_name = 'x', version = {head}"
+        ))
+        .unwrap_err();
+    assert!(err.contains("outside sync_tx"), "{err}");
+    let err = db.exec("UPDATE users SET display_name = 'x'").unwrap_err();
+    assert!(err.contains("outside sync_tx"), "{err}");
+    // The guard fires before any foreign-key check would.
+    let err = db.exec("DELETE FROM users").unwrap_err();
+    assert!(err.contains("outside sync_tx"), "{err}");
+    assert_eq!(db.head(), head);
+    let after = app.get("/api/v1/me", &admin).await.body;
+    assert_eq!(before, after);
+    // And the server's own path still works.
+    app.create_user(&admin, "legit", "inspector", "330106")
+        .await;
+    assert_eq!(db.head(), head + 1);
+}
+
+async fn every_sync_write_takes_a_new_version(app: TestApp) {
+    let admin = app.admin_token().await;
+    let a = app
+        .create_user(&admin, "first", "inspector", "330106")
+        .await;
+    let b = app
+        .create_user(&admin, "second", "inspector", "330106")
+        .await;
+    let va = a["version"].as_i64().unwrap();
+    let vb = b["version"].as_i64().unwrap();
+    assert!(vb > va, "{va} {vb}");
+    let path = format!("/api/v1/users/{}", a["id"].as_str().unwrap());
+    let changed = app
+        .patch(
+            &path,
+            &admin,
+            serde_json::json!({"display_name": "renamed"}),
+        )
+        .await;
+    changed.expect(200);
+    let vc = changed.body["version"].as_i64().unwrap();
+    assert!(vc > vb);
+    let mut db = Direct::open(&app);
+    assert_eq!(db.head(), vc);
+    // A failed write (duplicate username) rolls back and leaves the clock where it was.
+    app.post(
+        "/api/v1/users",
+        &admin,
+        serde_json::json!({"username": "first", "password": crate::common::PASSWORD, "display_name": "x", "role": "inspector", "region_code": "330106"}),
+    )
+    .await
+    .expect(409);
+    assert_eq!(db.head(), vc);
+}
