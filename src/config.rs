@@ -164,7 +164,7 @@ settings! {
     compress_min_bytes: usize = 1400, "XUNCHA_COMPRESS_MIN_BYTES", false,
         "Responses smaller than this are sent uncompressed (compressing tiny bodies costs more than it saves).";
     trusted_proxies: Vec<String> = Vec::new(), "XUNCHA_TRUSTED_PROXIES", false,
-        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed.";
+        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed for the client address (login throttling, logs).";
     shutdown_timeout_secs: u64 = 30, "XUNCHA_SHUTDOWN_TIMEOUT_SECS", false,
         "On SIGTERM, how long in-flight requests may take to finish.";
 }

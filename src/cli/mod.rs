@@ -45,7 +45,13 @@ enum Command {
         command: UserCommand,
     },
     /// Print every setting with its effective value (secrets masked) and check them.
-    Config(Overrides),
+    Config {
+        /// Print the defaults as a Markdown table (as in the README) instead.
+        #[arg(long)]
+        markdown: bool,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Apply pending database migrations and exit.
     Migrate(Overrides),
     /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
@@ -130,7 +136,19 @@ fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(file, &o)?;
             actix_web::rt::System::new().block_on(serve(cfg))
         }
-        Command::Config(o) => {
+        Command::Config { markdown: true, .. } => {
+            println!("| setting | variable | default | meaning |\n|---|---|---|---|");
+            let defaults = Config::default().describe();
+            for (key, env, _, doc) in SETTINGS {
+                let value = defaults
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or("", |(_, v)| v.as_str());
+                println!("| `{key}` | `{env}` | `{value}` | {doc} |");
+            }
+            Ok(())
+        }
+        Command::Config { overrides: o, .. } => {
             let cfg = load(file, &o)?;
             let values = cfg.describe();
             for (key, env, _, doc) in SETTINGS {

@@ -138,3 +138,15 @@ fn bad_settings_stop_the_server_naming_them() {
         "{text}"
     );
 }
+
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (key, env, _, _) in xuncha::config::SETTINGS {
+        assert!(
+            readme.contains(&format!("`{key}`")) && readme.contains(&format!("`{env}`")),
+            "README.md does not document the setting {key} ({env}); see `xuncha config --markdown`"
+        );
+    }
+}

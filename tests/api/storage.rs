@@ -122,3 +122,71 @@ async fn every_sync_write_takes_a_new_version(app: TestApp) {
     .expect(409);
     assert_eq!(db.head(), vc);
 }
+
+crate::both_backends_raw!(storage_failures_answer_503_and_recover);
+
+/// The database stops answering (PostgreSQL: the database is dropped under the running app;
+/// SQLite: another process holds the write lock past the busy timeout): requests answer 503
+/// `storage_unavailable` with Retry-After, never a 500 or a hang, and leak nothing.
+async fn storage_failures_answer_503_and_recover(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.db_connect_timeout_ms = 500;
+        c.db_busy_timeout_ms = 200;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    match backend {
+        Backend::Sqlite => {
+            let mut db = Direct::open(&app);
+            match &mut db {
+                Direct::Sqlite(c) => c.batch_execute("BEGIN IMMEDIATE").unwrap(),
+                Direct::Pg(_) => unreachable!(),
+            }
+            let body = serde_json::json!({"username": "blocked", "password": crate::common::PASSWORD,
+                "display_name": "x", "role": "inspector", "region_code": "330106"});
+            let r = app.post("/api/v1/users", &admin, body.clone()).await;
+            r.expect_error(503, "storage_unavailable");
+            assert_eq!(r.header("retry-after"), Some("1"));
+            assert!(!r.text.contains("locked"), "internals leaked: {}", r.text);
+            // Reads go on while the writer waits (WAL).
+            app.get("/api/v1/me", &admin).await.expect(200);
+            match &mut db {
+                Direct::Sqlite(c) => c.batch_execute("ROLLBACK").unwrap(),
+                Direct::Pg(_) => unreachable!(),
+            }
+            app.post("/api/v1/users", &admin, body).await.expect(201);
+        }
+        Backend::Postgres => {
+            let name = app.db.url.rsplit('/').next().unwrap().to_string();
+            let server = std::env::var("XUNCHA_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let mut c = PgConnection::establish(&server).unwrap();
+            diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .unwrap();
+            let r = app.req(reqwest::Method::GET, "/readyz", None, None).await;
+            r.expect_error(503, "storage_unavailable");
+            assert!(!r.text.contains(&name), "internals leaked: {}", r.text);
+            app.get("/api/v1/me", &admin)
+                .await
+                .expect_error(503, "storage_unavailable");
+            // The database comes back (empty, then migrated by a new server): this one recovers
+            // without a restart once the pool reconnects.
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .unwrap();
+            let mut fresh = PgConnection::establish(&app.db.url).unwrap();
+            diesel::sql_query("SELECT 1").execute(&mut fresh).unwrap();
+            let mut ready = 0;
+            for _ in 0..20 {
+                let r = app.req(reqwest::Method::GET, "/readyz", None, None).await;
+                if r.status == 200 {
+                    ready += 1;
+                    break;
+                }
+                r.expect_error(503, "storage_unavailable");
+            }
+            assert_eq!(ready, 1, "/readyz did not recover");
+        }
+    }
+}
