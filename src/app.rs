@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::{Db, meta};
 use crate::error::ApiError;
 use crate::http::middleware;
+use crate::time::Clock;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -24,6 +25,7 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub hasher: Arc<Hasher>,
     pub proxies: Arc<Vec<IpAddr>>,
+    pub clock: Clock,
 }
 
 /// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
@@ -94,15 +96,23 @@ fn configure(cfg: &mut web::ServiceConfig) {
 /// Opens the database (running migrations), loads or creates the server's keys and, on an
 /// empty database, the admin. Returns the state and the admin password if one was generated.
 pub async fn init(config: Config) -> Result<(AppState, Option<String>), String> {
+    init_with_clock(config, Clock::default()).await
+}
+
+/// [`init`] with a given clock (tests move it forward instead of waiting).
+pub async fn init_with_clock(
+    config: Config,
+    clock: Clock,
+) -> Result<(AppState, Option<String>), String> {
     config.validate()?;
     let config = Arc::new(config);
     let cfg = config.clone();
-    tokio::task::spawn_blocking(move || init_blocking(cfg))
+    tokio::task::spawn_blocking(move || init_blocking(cfg, clock))
         .await
         .map_err(|e| format!("start-up task failed: {e}"))?
 }
 
-fn init_blocking(config: Arc<Config>) -> Result<(AppState, Option<String>), String> {
+fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<String>), String> {
     let target = config.db_target()?;
     let db = Db::open(&target, config.pool_options())?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
@@ -116,8 +126,12 @@ fn init_blocking(config: Arc<Config>) -> Result<(AppState, Option<String>), Stri
             .map_err(|e| format!("database: {e}"))?,
     };
     let hasher = Arc::new(Hasher::new(&config)?);
-    let admin_password =
-        crate::auth::users::bootstrap_admin(&mut conn, &hasher, config.admin_password.as_deref())?;
+    let admin_password = crate::auth::users::bootstrap_admin(
+        &mut conn,
+        &hasher,
+        config.admin_password.as_deref(),
+        clock.now(),
+    )?;
     drop(conn);
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
@@ -125,6 +139,7 @@ fn init_blocking(config: Arc<Config>) -> Result<(AppState, Option<String>), Stri
         hasher,
         db,
         config,
+        clock,
     };
     Ok((state, admin_password))
 }

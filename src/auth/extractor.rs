@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use super::queries;
+use super::queries::{self, UserRow};
 use super::region::{RegionCode, Role};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -22,6 +22,8 @@ pub struct AuthUser {
     pub unit_id: Option<String>,
     pub session_id: String,
     pub device_pk: String,
+    /// The user's row as loaded with the session (so `/me` needs no second query).
+    pub row: Box<UserRow>,
 }
 
 impl AuthUser {
@@ -60,11 +62,12 @@ impl FromRequest for AuthUser {
         let token = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
-            let claims = state.tokens.verify(&token?)?;
+            let now = state.clock.now();
+            let claims = state.tokens.verify(&token?, now.and_utc().timestamp())?;
             let sid = claims.sid.clone();
             let found = state
                 .db
-                .run(move |conn| Ok(queries::live_session(conn, &sid, crate::time::now())?))
+                .run(move |conn| Ok(queries::live_session(conn, &sid, now)?))
                 .await?;
             let (session, user) = found.ok_or_else(|| {
                 ApiError::unauthorized("session_revoked", "this session has ended; log in again")
@@ -81,13 +84,14 @@ impl FromRequest for AuthUser {
                 .map_err(|_| ApiError::internal(format!("user {} has a bad region", user.id)))?;
             tracing::Span::current().record("user", user.id.as_str());
             Ok(AuthUser {
-                id: user.id,
-                username: user.username,
+                id: user.id.clone(),
+                username: user.username.clone(),
                 role,
                 region,
-                unit_id: user.unit_id,
+                unit_id: user.unit_id.clone(),
                 session_id: session.id,
                 device_pk: session.device_pk,
+                row: Box::new(user),
             })
         })
     }

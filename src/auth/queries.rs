@@ -276,6 +276,22 @@ pub fn spend_refresh(conn: &mut DbConn, hash: &str, now: NaiveDateTime) -> Query
     Ok(n == 1)
 }
 
+/// Spent tokens are kept to recognise a replay; past `before` they are dropped, so a device
+/// that refreshes every 15 minutes for years does not pile up rows. (A replay of a token that
+/// old is still refused: it is simply unknown.)
+pub fn prune_spent_refresh(
+    conn: &mut DbConn,
+    sid: &str,
+    before: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::delete(
+        refresh_tokens::table
+            .filter(refresh_tokens::session_id.eq(sid))
+            .filter(refresh_tokens::spent_at.lt(before)),
+    )
+    .execute(conn)
+}
+
 pub fn extend_session(conn: &mut DbConn, sid: &str, expires_at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(device_sessions::table.find(sid))
         .set(device_sessions::expires_at.eq(expires_at))

@@ -59,8 +59,8 @@ async fn logout(state: web::Data<AppState>, me: AuthUser) -> ApiResult<HttpRespo
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn me(state: web::Data<AppState>, me: AuthUser) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(users::me(&state, me).await?))
+async fn me(me: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(users::me(me))
 }
 
 async fn create_user(

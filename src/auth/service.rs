@@ -12,7 +12,6 @@ use crate::app::AppState;
 use crate::db::write_tx;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
-use crate::time::now;
 use crate::validate;
 
 fn limits(state: &AppState, per_account: bool) -> Limits {
@@ -54,11 +53,12 @@ pub async fn login(
     let account_key = throttle::account_key(&username);
     let address_key = throttle::address_key(&client_addr);
 
+    let clock = state.clock.clone();
     let (k1, k2, name) = (account_key.clone(), address_key.clone(), username.clone());
     let found = state
         .db
         .run(move |conn| {
-            throttle::check(conn, &[&k1, &k2], now())?;
+            throttle::check(conn, &[&k1, &k2], clock.now())?;
             Ok(queries::find_login(conn, &name)?)
         })
         .await?;
@@ -71,10 +71,10 @@ pub async fn login(
         (true, Some(u)) => u,
         _ => {
             let (la, lb) = (limits(state, true), limits(state, false));
+            let t = state.clock.now();
             state
                 .db
                 .run(move |conn| {
-                    let t = now();
                     throttle::record_failure(conn, &account_key, t, la)?;
                     throttle::record_failure(conn, &address_key, t, lb)?;
                     Ok(())
@@ -91,11 +91,11 @@ pub async fn login(
     let user_id = user.id.clone();
     let sid = validate::new_id();
     let sid2 = sid.clone();
+    let t = state.clock.now();
     state
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let t = now();
                 throttle::clear(conn, &account_key)?;
                 let device_pk = queries::upsert_device(
                     conn,
@@ -117,15 +117,22 @@ pub async fn login(
 
 fn pair(state: &AppState, user: &UserRow, sid: &str, refresh: String) -> ApiResult<TokenPair> {
     Ok(TokenPair {
-        access_token: state
-            .tokens
-            .issue(&user.id, &user.role, &user.region_code, sid)?,
+        access_token: state.tokens.issue(
+            &user.id,
+            &user.role,
+            &user.region_code,
+            sid,
+            state.clock.now_utc().timestamp(),
+        )?,
         refresh_token: refresh,
         token_type: "Bearer",
         expires_in: state.tokens.ttl_secs(),
         user: LoginUser::from(user),
     })
 }
+
+/// How long a spent refresh token is remembered for replay detection.
+const SPENT_REFRESH_KEPT_DAYS: i64 = 7;
 
 enum RefreshOutcome {
     Rotated(Box<UserRow>, String),
@@ -140,11 +147,11 @@ pub async fn refresh(state: &AppState, req: RefreshRequest) -> ApiResult<TokenPa
     let fresh = tokens::random_token();
     let fresh_hash = hash_refresh(&fresh);
     let ttl = Duration::days(state.config.refresh_token_ttl_days as i64);
+    let t = state.clock.now();
     let outcome = state
         .db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                let t = now();
                 let Some((session, user)) = queries::find_refresh(conn, &presented)? else {
                     return Ok(None);
                 };
@@ -158,6 +165,11 @@ pub async fn refresh(state: &AppState, req: RefreshRequest) -> ApiResult<TokenPa
                     return Ok(Some(RefreshOutcome::Reused));
                 }
                 queries::insert_refresh(conn, &fresh_hash, &session.id, t)?;
+                queries::prune_spent_refresh(
+                    conn,
+                    &session.id,
+                    t - Duration::days(SPENT_REFRESH_KEPT_DAYS),
+                )?;
                 queries::extend_session(conn, &session.id, t + ttl)?;
                 queries::touch_device(conn, &session.device_pk, t)?;
                 Ok::<_, ApiError>(Some(RefreshOutcome::Rotated(Box::new(user), session.id)))
@@ -183,16 +195,10 @@ pub async fn refresh(state: &AppState, req: RefreshRequest) -> ApiResult<TokenPa
 
 /// Ends the caller's device session.
 pub async fn logout(state: &AppState, me: AuthUser) -> ApiResult<()> {
+    let t = state.clock.now();
     state
         .db
-        .run(move |conn| {
-            Ok(queries::revoke_session(
-                conn,
-                &me.session_id,
-                "logout",
-                now(),
-            )?)
-        })
+        .run(move |conn| Ok(queries::revoke_session(conn, &me.session_id, "logout", t)?))
         .await
 }
 
@@ -209,6 +215,7 @@ pub async fn list_devices(
     page: Page,
 ) -> ApiResult<Paged<Device>> {
     let user_id = user_id.map(|u| validate::uuid("user_id", &u)).transpose()?;
+    let t = state.clock.now();
     state
         .db
         .run(move |conn| {
@@ -227,7 +234,6 @@ pub async fn list_devices(
                 page.after(),
                 page.fetch(),
             )?;
-            let t = now();
             let mut items = Vec::with_capacity(rows.len());
             for (d, u) in rows {
                 let n = queries::active_sessions(conn, &d.id, t)?;
@@ -241,6 +247,7 @@ pub async fn list_devices(
 /// Ends every session of a device (a lost or stolen phone). The user can log in again with
 /// the password; the device's data on the server is untouched.
 pub async fn revoke_device(state: &AppState, me: AuthUser, id: String) -> ApiResult<Device> {
+    let t = state.clock.now();
     state
         .db
         .run(move |conn| {
@@ -250,7 +257,6 @@ pub async fn revoke_device(state: &AppState, me: AuthUser, id: String) -> ApiRes
             if !acts_on_devices_of(&me, &owner) {
                 return Err(not_found());
             }
-            let t = now();
             write_tx(conn, |conn| {
                 queries::revoke_device_sessions(conn, &id, "device_revoked", t)?;
                 queries::mark_device_revoked(conn, &id, t)?;

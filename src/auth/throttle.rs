@@ -75,6 +75,14 @@ pub fn record_failure(
                 lt::blocked_until.eq(Some(now + limits.lockout)),
             ))
             .execute(conn)?;
+        // Forget counters whose window and lockout are over, so that guessing with endless
+        // made-up usernames or addresses cannot grow the table without bound.
+        diesel::delete(
+            lt::table
+                .filter(lt::window_started_at.lt(window_start))
+                .filter(lt::blocked_until.is_null().or(lt::blocked_until.lt(now))),
+        )
+        .execute(conn)?;
         Ok(())
     })
 }

@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,6 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 
 const ISSUER: &str = "xuncha";
+/// Tolerance for clock differences between app servers.
+const LEEWAY_SECS: i64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -36,7 +37,8 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        validation.leeway = 5;
+        // Expiry is checked against the server's clock in `verify`, not the library's.
+        validation.validate_exp = false;
         // The key id names the key without revealing it, so tokens signed with an older key
         // are refused cleanly after a key change.
         let kid = hex::encode(&Sha256::digest(secret)[..8]);
@@ -59,8 +61,8 @@ impl TokenKeys {
         role: &str,
         region: &str,
         sid: &str,
+        now: i64,
     ) -> Result<String, ApiError> {
-        let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.into(),
             role: role.into(),
@@ -75,20 +77,24 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ApiError::internal_from)
     }
 
-    /// Signature, algorithm, key id, issuer and expiry; revocation is checked by the caller.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// Signature, algorithm, key id, issuer, and expiry at `now` (Unix seconds). Revocation is
+    /// checked by the caller.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
         let invalid = || ApiError::unauthorized("invalid_token", "the access token is not valid");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(invalid());
         }
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(
-                ApiError::unauthorized("token_expired", "the access token has expired; refresh it"),
-            ),
-            Err(_) => Err(invalid()),
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| invalid())?
+            .claims;
+        if claims.exp <= now - LEEWAY_SECS {
+            return Err(ApiError::unauthorized(
+                "token_expired",
+                "the access token has expired; refresh it",
+            ));
         }
+        Ok(claims)
     }
 }
 

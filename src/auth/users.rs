@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDateTime;
+
 use super::extractor::AuthUser;
 use super::password::{self, Hasher};
 use super::queries::{self, NewUserRow, UserChanges, UserRow};
@@ -15,7 +17,6 @@ use crate::app::AppState;
 use crate::db::{DbConn, sync_tx, write_tx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
-use crate::time::now;
 use crate::validate;
 
 fn visible(me: &AuthUser, user: &UserRow) -> bool {
@@ -104,15 +105,15 @@ pub async fn create(state: &AppState, me: AuthUser, req: NewUser) -> ApiResult<U
         }
     }
     let hash = state.hasher.hash(v.password.clone()).await?;
+    let t = state.clock.now();
     state
         .db
-        .run(move |conn| insert(conn, &v, &hash).map(User::from))
+        .run(move |conn| insert(conn, &v, &hash, t).map(User::from))
         .await
 }
 
-fn insert(conn: &mut DbConn, v: &ValidNewUser, hash: &str) -> ApiResult<UserRow> {
+fn insert(conn: &mut DbConn, v: &ValidNewUser, hash: &str, t: NaiveDateTime) -> ApiResult<UserRow> {
     let id = validate::new_id();
-    let t = now();
     sync_tx(conn, |tx| {
         let row = NewUserRow {
             id: &id,
@@ -185,12 +186,9 @@ pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<User> 
         .await
 }
 
-pub async fn me(state: &AppState, me: AuthUser) -> ApiResult<User> {
-    let id = me.id.clone();
-    state
-        .db
-        .run(move |conn| load_visible(conn, &me, &id).map(User::from))
-        .await
+/// The caller, as loaded by the auth extractor in the same request.
+pub fn me(me: AuthUser) -> User {
+    User::from(*me.row)
 }
 
 pub async fn update(
@@ -246,10 +244,10 @@ pub async fn update(
         None => None,
     };
     let by = me.id.clone();
+    let t = state.clock.now();
     state
         .db
         .run(move |conn| {
-            let t = now();
             let user_id = target.id.clone();
             // Secrets and sessions; inside the same transaction as the profile change.
             let secrets = |conn: &mut DbConn| -> ApiResult<()> {
@@ -296,10 +294,11 @@ async fn check_current(state: &AppState, user: &UserRow, current: Option<String>
     let uid = user.id.clone();
     let key = throttle::account_key(&user.username);
     let k = key.clone();
+    let t = state.clock.now();
     let hash = state
         .db
         .run(move |conn| {
-            throttle::check(conn, &[&k], now())?;
+            throttle::check(conn, &[&k], t)?;
             Ok(queries::password_hash(conn, &uid)?)
         })
         .await?;
@@ -313,7 +312,7 @@ async fn check_current(state: &AppState, user: &UserRow, current: Option<String>
     };
     state
         .db
-        .run(move |conn| throttle::record_failure(conn, &key, now(), limits))
+        .run(move |conn| throttle::record_failure(conn, &key, t, limits))
         .await?;
     Err(ApiError::invalid("current_password", "is wrong"))
 }
@@ -324,6 +323,7 @@ pub fn bootstrap_admin(
     conn: &mut DbConn,
     hasher: &Arc<Hasher>,
     password: Option<&str>,
+    now: NaiveDateTime,
 ) -> Result<Option<String>, String> {
     if queries::count_users(conn).map_err(|e| e.to_string())? > 0 {
         return Ok(None);
@@ -343,7 +343,7 @@ pub fn bootstrap_admin(
         unit_id: None,
         credential_no: None,
     };
-    match insert(conn, &v, &hash) {
+    match insert(conn, &v, &hash, now) {
         Ok(_) => Ok(generated.then_some(pw)),
         // Another server on the same database created it first.
         Err(ApiError::Conflict { .. }) => Ok(None),
@@ -352,10 +352,15 @@ pub fn bootstrap_admin(
 }
 
 /// `xuncha user add`: creates a user from the command line. Blocking.
-pub fn add_from_cli(conn: &mut DbConn, hasher: &Arc<Hasher>, req: NewUser) -> Result<User, String> {
+pub fn add_from_cli(
+    conn: &mut DbConn,
+    hasher: &Arc<Hasher>,
+    req: NewUser,
+    now: NaiveDateTime,
+) -> Result<User, String> {
     let v = validate_new(req).map_err(|e| e.body()["error"]["message"].to_string())?;
     let hash = hasher.hash_blocking(&v.password)?;
-    insert(conn, &v, &hash)
+    insert(conn, &v, &hash, now)
         .map(User::from)
         .map_err(|e| e.body()["error"]["message"].to_string())
 }

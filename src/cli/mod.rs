@@ -199,7 +199,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 unit_id,
                 credential_no,
             };
-            let user = crate::auth::users::add_from_cli(&mut conn, &state.hasher, req)?;
+            let user =
+                crate::auth::users::add_from_cli(&mut conn, &state.hasher, req, state.clock.now())?;
             println!(
                 "created user {} ({}) with id {}",
                 user.username, user.role, user.id

@@ -18,12 +18,16 @@ crate::both_backends!(
     managers_revoke_devices_in_their_region_only,
     deactivated_users_are_cut_off,
     password_change_needs_the_current_one_and_ends_sessions,
+    access_tokens_expire_and_refresh_brings_a_new_one,
+    sessions_slide_with_use_and_end_when_idle,
+    spent_refresh_tokens_are_pruned_after_a_week,
 );
 
 crate::both_backends_raw!(
     failed_logins_are_throttled_per_account,
     failed_logins_are_throttled_per_address,
     current_password_guesses_are_throttled,
+    lockouts_end_and_stale_counters_are_forgotten,
 );
 
 fn claims_of(token: &str) -> Value {
@@ -452,4 +456,115 @@ async fn current_password_guesses_are_throttled(backend: Backend) {
     app.login("guessed", PASSWORD, "d")
         .await
         .expect_error(429, "rate_limited");
+}
+
+/// Time-dependent rules, with the server's clock moved forward instead of waiting.
+async fn access_tokens_expire_and_refresh_brings_a_new_one(app: TestApp) {
+    let pair = app.login_ok("admin", ADMIN_PASSWORD, "phone").await;
+    let token = pair["access_token"].as_str().unwrap();
+    app.clock.advance(chrono::Duration::minutes(14));
+    app.get("/api/v1/me", token).await.expect(200);
+    app.clock.advance(chrono::Duration::minutes(2));
+    app.get("/api/v1/me", token)
+        .await
+        .expect_error(401, "token_expired");
+    let fresh = app
+        .req(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": pair["refresh_token"]})),
+        )
+        .await;
+    fresh.expect(200);
+    app.get("/api/v1/me", fresh.body["access_token"].as_str().unwrap())
+        .await
+        .expect(200);
+}
+
+async fn sessions_slide_with_use_and_end_when_idle(app: TestApp) {
+    let pair = app.login_ok("admin", ADMIN_PASSWORD, "phone").await;
+    let refresh = |t: Value| {
+        app.req(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": t})),
+        )
+    };
+    // Used every 20 days, the session lives on past 30 days from login.
+    app.clock.advance(chrono::Duration::days(20));
+    let second = refresh(pair["refresh_token"].clone()).await;
+    second.expect(200);
+    app.clock.advance(chrono::Duration::days(20));
+    let third = refresh(second.body["refresh_token"].clone()).await;
+    third.expect(200);
+    // Idle for 31 days: over.
+    app.clock.advance(chrono::Duration::days(31));
+    refresh(third.body["refresh_token"].clone())
+        .await
+        .expect_error(401, "session_revoked");
+}
+
+async fn spent_refresh_tokens_are_pruned_after_a_week(app: TestApp) {
+    let mut pair = app.login_ok("admin", ADMIN_PASSWORD, "phone").await;
+    for _ in 0..4 {
+        let r = app
+            .req(
+                Method::POST,
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": pair["refresh_token"]})),
+            )
+            .await;
+        r.expect(200);
+        pair = r.body;
+    }
+    let sid = claims_of(pair["access_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let count = format!("SELECT COUNT(*) AS n FROM refresh_tokens WHERE session_id = '{sid}'");
+    let mut db = crate::common::Direct::open(&app);
+    assert_eq!(db.count(&count), 5);
+    app.clock.advance(chrono::Duration::days(8));
+    let r = app
+        .req(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": pair["refresh_token"]})),
+        )
+        .await;
+    r.expect(200);
+    // The 4 spent more than 7 days ago are gone; the one just spent and the new one remain.
+    assert_eq!(db.count(&count), 2);
+}
+
+async fn lockouts_end_and_stale_counters_are_forgotten(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.login_max_failures_per_account = 2).await;
+    for _ in 0..2 {
+        app.login("admin", "wrong-password!", "d").await.expect(401);
+    }
+    app.login("admin", ADMIN_PASSWORD, "d")
+        .await
+        .expect_error(429, "rate_limited");
+    app.clock.advance(chrono::Duration::seconds(301));
+    app.login("admin", ADMIN_PASSWORD, "d").await.expect(200);
+
+    // Guesses at made-up usernames leave counters that vanish once their window is over.
+    for i in 0..5 {
+        app.login(&format!("ghost{i}"), "wrong-password!", "d")
+            .await
+            .expect(401);
+    }
+    let mut db = crate::common::Direct::open(&app);
+    let rows = "SELECT COUNT(*) AS n FROM login_throttle";
+    assert!(db.count(rows) >= 5);
+    app.clock.advance(chrono::Duration::minutes(16));
+    app.login("ghost-last", "wrong-password!", "d")
+        .await
+        .expect(401);
+    // Left: the new account counter and the address counter.
+    assert_eq!(db.count(rows), 2);
 }

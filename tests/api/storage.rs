@@ -3,62 +3,24 @@
 //! code path, present or future, can get around it.
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl};
 
-use crate::common::{Backend, TestApp};
+use crate::common::{Backend, Direct, TestApp};
 
 crate::both_backends!(
     synced_tables_refuse_writes_outside_sync_tx,
     every_sync_write_takes_a_new_version
 );
 
-enum Direct {
-    Sqlite(SqliteConnection),
-    Pg(PgConnection),
-}
-
-impl Direct {
-    fn open(app: &TestApp) -> Direct {
-        match app.backend {
-            Backend::Sqlite => {
-                let path = app.db.url.trim_start_matches("sqlite://");
-                let mut c = SqliteConnection::establish(path).unwrap();
-                c.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
-                Direct::Sqlite(c)
-            }
-            Backend::Postgres => Direct::Pg(PgConnection::establish(&app.db.url).unwrap()),
-        }
-    }
-
-    fn exec(&mut self, sql: &str) -> Result<usize, String> {
-        match self {
-            Direct::Sqlite(c) => diesel::sql_query(sql).execute(c),
-            Direct::Pg(c) => diesel::sql_query(sql).execute(c),
-        }
-        .map_err(|e| e.to_string())
-    }
-
-    fn head(&mut self) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct Head {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            seq: i64,
-        }
-        let q = "SELECT seq FROM sync_clock WHERE id = 1";
-        let rows: Vec<Head> = match self {
-            Direct::Sqlite(c) => diesel::sql_query(q).load(c),
-            Direct::Pg(c) => diesel::sql_query(q).load(c),
-        }
-        .unwrap();
-        rows[0].seq
-    }
+fn clock_head(db: &mut Direct) -> i64 {
+    db.count("SELECT seq AS n FROM sync_clock WHERE id = 1")
 }
 
 async fn synced_tables_refuse_writes_outside_sync_tx(app: TestApp) {
     let admin = app.admin_token().await;
     let before = app.get("/api/v1/me", &admin).await.body;
     let mut db = Direct::open(&app);
-    let head = db.head();
+    let head = clock_head(&mut db);
     let ts = "2026-01-01 00:00:00";
     // Even stamped with the current head, a write that did not bump the clock is refused.
     let insert = format!(
@@ -79,13 +41,13 @@ async fn synced_tables_refuse_writes_outside_sync_tx(app: TestApp) {
     // The guard fires before any foreign-key check would.
     let err = db.exec("DELETE FROM users").unwrap_err();
     assert!(err.contains("outside sync_tx"), "{err}");
-    assert_eq!(db.head(), head);
+    assert_eq!(clock_head(&mut db), head);
     let after = app.get("/api/v1/me", &admin).await.body;
     assert_eq!(before, after);
     // And the server's own path still works.
     app.create_user(&admin, "legit", "inspector", "330106")
         .await;
-    assert_eq!(db.head(), head + 1);
+    assert_eq!(clock_head(&mut db), head + 1);
 }
 
 async fn every_sync_write_takes_a_new_version(app: TestApp) {
@@ -111,7 +73,7 @@ async fn every_sync_write_takes_a_new_version(app: TestApp) {
     let vc = changed.body["version"].as_i64().unwrap();
     assert!(vc > vb);
     let mut db = Direct::open(&app);
-    assert_eq!(db.head(), vc);
+    assert_eq!(clock_head(&mut db), vc);
     // A failed write (duplicate username) rolls back and leaves the clock where it was.
     app.post(
         "/api/v1/users",
@@ -120,7 +82,7 @@ async fn every_sync_write_takes_a_new_version(app: TestApp) {
     )
     .await
     .expect(409);
-    assert_eq!(db.head(), vc);
+    assert_eq!(clock_head(&mut db), vc);
 }
 
 crate::both_backends_raw!(storage_failures_answer_503_and_recover);

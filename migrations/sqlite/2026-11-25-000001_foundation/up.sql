@@ -94,3 +94,4 @@ CREATE TABLE login_throttle (
     window_started_at TIMESTAMP NOT NULL,
     blocked_until TIMESTAMP
 );
+CREATE INDEX login_throttle_window_idx ON login_throttle (window_started_at);

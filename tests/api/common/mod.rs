@@ -183,6 +183,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub backend: Backend,
+    /// The server's clock: `app.clock.advance(…)` moves time for the server.
+    pub clock: xuncha::time::Clock,
     handle: actix_web::dev::ServerHandle,
     // Dropped after the server is told to stop.
     pub db: TestDb,
@@ -256,7 +258,10 @@ impl TestApp {
         let db = TestDb::new(backend);
         let mut cfg = test_config(&db);
         adjust(&mut cfg);
-        let (state, generated) = xuncha::app::init(cfg).await.expect("app init");
+        let clock = xuncha::time::Clock::default();
+        let (state, generated) = xuncha::app::init_with_clock(cfg, clock.clone())
+            .await
+            .expect("app init");
         assert!(generated.is_none(), "admin password was configured");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let running = xuncha::app::serve(state, listener).expect("serve");
@@ -265,6 +270,7 @@ impl TestApp {
             base: format!("http://{}", running.addr),
             client: client(),
             backend,
+            clock,
             handle: running.handle,
             db,
         }
@@ -384,5 +390,51 @@ impl TestApp {
         let user = self.create_user(&admin, username, role, region).await;
         let token = self.token(username, PASSWORD).await;
         (user, token)
+    }
+}
+
+/// A direct connection to a test app's database, for checking what the API cannot show.
+pub enum Direct {
+    Sqlite(diesel::SqliteConnection),
+    Pg(PgConnection),
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+impl Direct {
+    pub fn open(app: &TestApp) -> Direct {
+        use diesel::connection::SimpleConnection;
+        match app.backend {
+            Backend::Sqlite => {
+                let path = app.db.url.trim_start_matches("sqlite://");
+                let mut c = diesel::SqliteConnection::establish(path).expect("open sqlite");
+                c.batch_execute("PRAGMA busy_timeout = 5000;")
+                    .expect("pragma");
+                Direct::Sqlite(c)
+            }
+            Backend::Postgres => Direct::Pg(PgConnection::establish(&app.db.url).expect("open pg")),
+        }
+    }
+
+    pub fn exec(&mut self, sql: &str) -> Result<usize, String> {
+        match self {
+            Direct::Sqlite(c) => diesel::sql_query(sql).execute(c),
+            Direct::Pg(c) => diesel::sql_query(sql).execute(c),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// The single BigInt column `n` of `sql`'s first row.
+    pub fn count(&mut self, sql: &str) -> i64 {
+        let rows: Vec<Count> = match self {
+            Direct::Sqlite(c) => diesel::sql_query(sql).load(c),
+            Direct::Pg(c) => diesel::sql_query(sql).load(c),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows[0].n
     }
 }
