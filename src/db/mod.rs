@@ -7,6 +7,7 @@ pub mod schema;
 mod sync;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -14,6 +15,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
@@ -177,6 +179,10 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pool: Pool,
     engine: &'static str,
+    /// One permit per pooled connection. Requests queue here, first come first served,
+    /// before they take a blocking thread: r2d2's own wait is not fair, and under load
+    /// some requests starved behind later ones (a PostgreSQL p99 of ~400 ms at a 2 ms median).
+    permits: Arc<Semaphore>,
 }
 
 impl Db {
@@ -204,6 +210,7 @@ impl Db {
         let db = Db {
             pool,
             engine: target.engine(),
+            permits: Arc::new(Semaphore::new(opts.max_size as usize)),
         };
         let mut conn = db.pool.get().map_err(|e| {
             format!(
@@ -233,8 +240,14 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let wait = self.pool.connection_timeout();
+        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::unavailable("timed out waiting for a database connection"))?
+            .map_err(ApiError::internal_from)?;
         let pool = self.pool.clone();
         actix_web::web::block(move || {
+            let _permit = permit;
             let mut conn = pool
                 .get()
                 .map_err(|e| ApiError::unavailable(e.to_string()))?;
