@@ -167,6 +167,20 @@ settings! {
         "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed for the client address (login throttling, logs).";
     shutdown_timeout_secs: u64 = 30, "XUNCHA_SHUTDOWN_TIMEOUT_SECS", false,
         "On SIGTERM, how long in-flight requests may take to finish.";
+    max_import_bytes: u64 = 268_435_456, "XUNCHA_MAX_IMPORT_BYTES", false,
+        "Largest CSV registry import accepted (413 above); the file is spooled to the data directory, not held in memory.";
+    import_max_row_errors: usize = 1000, "XUNCHA_IMPORT_MAX_ROW_ERRORS", false,
+        "An import reports at most this many row errors (it is refused as a whole either way).";
+    risk_weights: String = crate::registry::risk::DEFAULT_WEIGHTS.into(), "XUNCHA_RISK_WEIGHTS", false,
+        "Risk score weights, `flag=weight` comma-separated; a unit's or equipment's score is the sum of the weights of its flags. Flags not named weigh 0.";
+    risk_old_elevator_years: u32 = 15, "XUNCHA_RISK_OLD_ELEVATOR_YEARS", false,
+        "An elevator in use for at least this many years is flagged `old_elevator`.";
+    risk_frequent_faults_12m: u32 = 6, "XUNCHA_RISK_FREQUENT_FAULTS_12M", false,
+        "Equipment with at least this many faults in the last 12 months is flagged `frequent_faults` (0: never).";
+    risk_recent_accident_years: u32 = 3, "XUNCHA_RISK_RECENT_ACCIDENT_YEARS", false,
+        "A unit with an accident within this many years is flagged `recent_accident`.";
+    risk_recent_complaint_months: u32 = 12, "XUNCHA_RISK_RECENT_COMPLAINT_MONTHS", false,
+        "A unit with a substantiated complaint within this many months is flagged `recent_complaint`.";
 }
 
 impl fmt::Debug for Config {
@@ -252,6 +266,32 @@ impl Config {
             600_000,
         )?;
         check_range("db_busy_timeout_ms", self.db_busy_timeout_ms, 0, 600_000)?;
+        check_range("max_import_bytes", self.max_import_bytes, 1024, 1 << 40)?;
+        check_range(
+            "import_max_row_errors",
+            self.import_max_row_errors as u64,
+            1,
+            100_000,
+        )?;
+        crate::registry::risk::RiskRules::from_config(self)?;
+        check_range(
+            "risk_old_elevator_years",
+            self.risk_old_elevator_years as u64,
+            1,
+            100,
+        )?;
+        check_range(
+            "risk_recent_accident_years",
+            self.risk_recent_accident_years as u64,
+            1,
+            50,
+        )?;
+        check_range(
+            "risk_recent_complaint_months",
+            self.risk_recent_complaint_months as u64,
+            1,
+            600,
+        )?;
         if !matches!(
             self.sqlite_synchronous.to_ascii_uppercase().as_str(),
             "FULL" | "NORMAL" | "EXTRA"

@@ -82,11 +82,115 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    codes (id) {
+        id -> Text,
+        kind -> Text,
+        code -> Text,
+        parent_code -> Nullable<Text>,
+        label_zh -> Text,
+        label_en -> Text,
+        sort_order -> Integer,
+        attrs -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    units (id) {
+        id -> Text,
+        uscc -> Text,
+        name -> Text,
+        address -> Text,
+        region_code -> Text,
+        place_type -> Text,
+        public_gathering -> Bool,
+        contact_name -> Text,
+        contact_phone -> Text,
+        blacklisted_from -> Nullable<Date>,
+        blacklisted_until -> Nullable<Date>,
+        last_accident_on -> Nullable<Date>,
+        last_complaint_on -> Nullable<Date>,
+        open_hazards -> Integer,
+        overdue_hazards -> Integer,
+        risk_flags -> Text,
+        risk_score -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    equipment (id) {
+        id -> Text,
+        registration_code -> Text,
+        unit_id -> Text,
+        region_code -> Text,
+        category_code -> Text,
+        reg_cert_no -> Text,
+        reg_status -> Text,
+        commissioned_on -> Nullable<Date>,
+        last_inspection_on -> Nullable<Date>,
+        next_inspection_due -> Nullable<Date>,
+        inspection_conclusion -> Text,
+        location -> Text,
+        brake_type -> Text,
+        fault_count_12m -> Integer,
+        hazchem -> Bool,
+        risk_flags -> Text,
+        risk_score -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    checklist_templates (id) {
+        id -> Text,
+        code -> Text,
+        scope -> Text,
+        category_code -> Nullable<Text>,
+        title_zh -> Text,
+        title_en -> Text,
+        items -> Text,
+        active -> Bool,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    hazards (id) {
+        id -> Text,
+        unit_id -> Text,
+        equipment_id -> Nullable<Text>,
+        region_code -> Text,
+        inspection_id -> Nullable<Text>,
+        item_code -> Nullable<Text>,
+        description -> Text,
+        level -> Text,
+        state -> Text,
+        fixed_on_site -> Bool,
+        deadline -> Nullable<Timestamp>,
+        notice_no -> Nullable<Text>,
+        reported_by -> Text,
+        reported_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(user_credentials -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(device_sessions -> devices (device_pk));
 diesel::joinable!(device_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> device_sessions (session_id));
+diesel::joinable!(equipment -> units (unit_id));
+diesel::joinable!(hazards -> units (unit_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sync_clock,
@@ -97,4 +201,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_sessions,
     refresh_tokens,
     login_throttle,
+    codes,
+    units,
+    equipment,
+    checklist_templates,
+    hazards,
 );

@@ -1,0 +1,8 @@
+//! The registry: what inspectors inspect. Units (使用单位) and their equipment, checklist
+//! templates, code tables, CSV import, derived risk facts, and the demo city generator.
+
+pub mod codes;
+pub mod facts;
+pub mod ids;
+pub mod queries;
+pub mod risk;
