@@ -71,6 +71,7 @@ impl RouteDef {
 pub fn route_table() -> Vec<RouteDef> {
     let mut routes = crate::http::health::routes();
     routes.extend(crate::auth::routes::routes());
+    routes.extend(crate::registry::routes::routes());
     routes
 }
 
@@ -144,6 +145,46 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     Ok((state, admin_password))
 }
 
+/// Background jobs of this server, on its runtime. Each is safe with several app servers on
+/// one database (they claim their turn in the database) and idempotent.
+fn start_jobs(state: &web::Data<AppState>) {
+    let every = state.config.risk_refresh_interval_secs;
+    if every == 0 {
+        return;
+    }
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rules = match crate::registry::risk::RiskRules::from_config(&state.config) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "risk refresh: bad rules");
+                    return;
+                }
+            };
+            let now = state.clock.now();
+            let started = std::time::Instant::now();
+            let result = state
+                .db
+                .run(move |conn| crate::registry::facts::refresh_job(conn, now, every, &rules))
+                .await;
+            match result {
+                Ok(Some(s)) => tracing::info!(
+                    units_changed = s.units_changed,
+                    equipment_changed = s.equipment_changed,
+                    ms = started.elapsed().as_millis() as u64,
+                    "risk facts refreshed"
+                ),
+                Ok(None) => tracing::debug!("risk refresh: another server has this turn"),
+                Err(e) => tracing::warn!(error = %e, "risk refresh failed; retrying next interval"),
+            }
+        }
+    });
+}
+
 /// A server bound and ready to be awaited.
 pub struct Running {
     pub addr: SocketAddr,
@@ -157,6 +198,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Running>
     let workers = state.config.effective_workers();
     let shutdown = state.config.shutdown_timeout_secs;
     let data = web::Data::new(state);
+    let jobs = data.clone();
     let server =
         HttpServer::new(move || {
             App::new()
@@ -197,6 +239,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Running>
         .listen(listener)?
         .run();
     let handle = server.handle();
+    start_jobs(&jobs);
     Ok(Running {
         addr,
         handle,

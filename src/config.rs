@@ -179,6 +179,8 @@ settings! {
         "Equipment with at least this many faults in the last 12 months is flagged `frequent_faults` (0: never).";
     risk_recent_accident_years: u32 = 3, "XUNCHA_RISK_RECENT_ACCIDENT_YEARS", false,
         "A unit with an accident within this many years is flagged `recent_accident`.";
+    risk_refresh_interval_secs: u64 = 3600, "XUNCHA_RISK_REFRESH_INTERVAL_SECS", false,
+        "How often risk facts that change with the date alone (inspections falling due, hazard deadlines, blacklist windows) are recomputed; one app server does it per interval. 0: never (use `xuncha risk refresh`).";
     risk_recent_complaint_months: u32 = 12, "XUNCHA_RISK_RECENT_COMPLAINT_MONTHS", false,
         "A unit with a substantiated complaint within this many months is flagged `recent_complaint`.";
 }
@@ -274,6 +276,14 @@ impl Config {
             100_000,
         )?;
         crate::registry::risk::RiskRules::from_config(self)?;
+        if self.risk_refresh_interval_secs != 0 {
+            check_range(
+                "risk_refresh_interval_secs",
+                self.risk_refresh_interval_secs,
+                60,
+                7 * 86_400,
+            )?;
+        }
         check_range(
             "risk_old_elevator_years",
             self.risk_old_elevator_years as u64,

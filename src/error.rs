@@ -37,6 +37,13 @@ pub enum ApiError {
         message: String,
         fields: BTreeMap<String, String>,
     },
+    /// 422 with a code of its own and extra members (e.g. an import's per-row errors).
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        extra: Map<String, Value>,
+    },
     #[error("{message}")]
     ProtocolTooOld { message: String },
     #[error("too many attempts")]
@@ -100,7 +107,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -134,7 +142,7 @@ impl ApiError {
             ApiError::Validation { fields, .. } => {
                 err.insert("fields".into(), json!(fields));
             }
-            ApiError::Conflict { extra, .. } => {
+            ApiError::Conflict { extra, .. } | ApiError::Unprocessable { extra, .. } => {
                 for (k, v) in extra {
                     err.insert(k.clone(), v.clone());
                 }
@@ -156,7 +164,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::ProtocolTooOld { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

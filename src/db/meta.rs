@@ -38,3 +38,25 @@ pub fn get(conn: &mut DbConn, key: &str) -> QueryResult<Option<String>> {
         .first(conn)
         .optional()
 }
+
+/// Claims the periodic job `name` until `until` if its last claim expired by `now`: true
+/// for exactly one of several app servers asking at once (a compare-and-set on one row).
+/// Times are stored as RFC 3339 text, which sorts as time.
+pub fn claim_job(
+    conn: &mut DbConn,
+    name: &str,
+    now: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> QueryResult<bool> {
+    let key = format!("job:{name}");
+    let fmt = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    get_or_init(conn, &key, || fmt(now - chrono::Duration::seconds(1)))?;
+    let claimed = diesel::update(
+        server_meta::table
+            .filter(server_meta::key.eq(&key))
+            .filter(server_meta::value.le(fmt(now))),
+    )
+    .set(server_meta::value.eq(fmt(until)))
+    .execute(conn)?;
+    Ok(claimed == 1)
+}

@@ -165,3 +165,19 @@ pub fn refresh_all(
     }
     Ok(total)
 }
+
+/// The periodic job: recomputes every unit's facts when this server wins the interval's
+/// claim (with several app servers, one of them per interval). Blocking.
+pub fn refresh_job(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    interval_secs: u64,
+    rules: &RiskRules,
+) -> Result<Option<RefreshStats>, ApiError> {
+    // The claim lasts a little less than the interval, so the next tick can take it.
+    let hold = chrono::Duration::seconds(interval_secs.saturating_sub(30).max(30) as i64);
+    if !crate::db::meta::claim_job(conn, "risk_refresh", now, now + hold)? {
+        return Ok(None);
+    }
+    refresh_all(conn, now, rules, |_| {}).map(Some)
+}

@@ -4,5 +4,10 @@
 pub mod codes;
 pub mod facts;
 pub mod ids;
+pub mod import;
+pub mod input;
 pub mod queries;
 pub mod risk;
+pub mod routes;
+pub mod service;
+pub mod types;

@@ -70,7 +70,7 @@ pub struct EquipmentRow {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = checklist_templates, treat_none_as_null = true)]
 pub struct TemplateRow {
     pub id: String,

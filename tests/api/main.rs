@@ -5,6 +5,7 @@ mod common;
 mod auth;
 mod cli;
 mod http;
+mod registry;
 mod spec_routes;
 mod storage;
 mod users;

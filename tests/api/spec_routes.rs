@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::spec::{METHODS, spec};
+use serde_json::Value;
+
+use crate::common::spec::{METHODS, resolve_ref, spec};
 
 #[test]
 fn every_route_is_in_the_spec_and_every_documented_route_exists() {
@@ -31,6 +33,19 @@ fn every_route_is_in_the_spec_and_every_documented_route_exists() {
     );
 }
 
+/// Compiles `schema` with the spec's components beside it (so that `#/components/...`
+/// references resolve), panicking with `what` when it does not compile.
+fn compile(schema: &Value, what: &str) {
+    let mut root = serde_json::json!({"components": spec()["components"].clone()});
+    if let Some(obj) = schema.as_object() {
+        for (k, v) in obj {
+            root[k] = v.clone();
+        }
+    }
+    jsonschema::validator_for(&root)
+        .unwrap_or_else(|e| panic!("{what}: schema does not compile: {e}"));
+}
+
 #[test]
 fn every_operation_documents_its_responses_with_schemas_that_compile() {
     for (path, item) in spec()["paths"].as_object().expect("paths").iter() {
@@ -42,19 +57,37 @@ fn every_operation_documents_its_responses_with_schemas_that_compile() {
             assert!(!responses.is_empty(), "{m} {path}: no responses");
             assert!(op["operationId"].is_string(), "{m} {path}: no operationId");
             for (status, resp) in responses {
+                let resp = resolve_ref(resp);
+                assert!(
+                    resp["description"].is_string(),
+                    "{m} {path} {status}: no description"
+                );
                 let schema = &resp["content"]["application/json"]["schema"];
-                if status != "204" {
+                // 204 No Content and 304 Not Modified have no body.
+                if status == "204" || status == "304" {
+                    assert!(
+                        resp.get("content").is_none(),
+                        "{m} {path} {status}: documents a body, which this status never has"
+                    );
+                } else {
                     assert!(!schema.is_null(), "{m} {path} {status}: no JSON schema");
                 }
-                let mut root = serde_json::json!({"components": spec()["components"].clone()});
-                if let Some(obj) = schema.as_object() {
-                    for (k, v) in obj {
-                        root[k] = v.clone();
-                    }
+                compile(schema, &format!("{m} {path} {status}"));
+            }
+            // Request bodies (JSON or not) and parameters: their schemas compile too.
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (media, c) in content {
+                    assert!(
+                        c["schema"].is_object(),
+                        "{m} {path}: request body {media} has no schema"
+                    );
+                    compile(&c["schema"], &format!("{m} {path} request body {media}"));
                 }
-                jsonschema::validator_for(&root).unwrap_or_else(|e| {
-                    panic!("{m} {path} {status}: schema does not compile: {e}")
-                });
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let p = resolve_ref(p);
+                let name = p["name"].as_str().unwrap_or("?");
+                compile(&p["schema"], &format!("{m} {path} parameter {name}"));
             }
         }
     }

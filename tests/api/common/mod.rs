@@ -175,6 +175,8 @@ pub fn test_config(db: &TestDb) -> Config {
         token_signing_key: Some(SIGNING_KEY.into()),
         admin_password: Some(ADMIN_PASSWORD.into()),
         shutdown_timeout_secs: 0,
+        // Tests run the job themselves when they test it.
+        risk_refresh_interval_secs: 0,
         ..Config::default()
     }
 }

@@ -20,6 +20,25 @@ pub fn spec() -> &'static Value {
     })
 }
 
+/// An object of the spec (a response, a parameter, …) with its `$ref` (e.g.
+/// `#/components/responses/Unauthorized`) followed, however many times it is chained.
+/// Panics on a reference that points nowhere, so a typo in the spec fails the tests.
+pub fn resolve_ref(v: &Value) -> &Value {
+    let mut v = v;
+    for _ in 0..16 {
+        let Some(r) = v.get("$ref").and_then(Value::as_str) else {
+            return v;
+        };
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("only local references are supported: {r}"));
+        v = spec()
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("reference {r} points nowhere in api-spec/openapi.yaml"));
+    }
+    panic!("references nest too deeply (a cycle?)")
+}
+
 /// The spec's path template matching a concrete path (query string ignored).
 pub fn template_for(path: &str) -> Option<String> {
     let path = path.split('?').next().unwrap_or(path);
@@ -109,7 +128,7 @@ pub fn check_response(
             "{method} {template} answered {status}, which the spec does not document; body: {text}"
         );
     };
-    let schema = &resp["content"]["application/json"]["schema"];
+    let schema = &resolve_ref(resp)["content"]["application/json"]["schema"];
     if schema.is_null() {
         assert!(
             text.is_empty(),
