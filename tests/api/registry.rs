@@ -1103,6 +1103,29 @@ async fn checklist_templates_are_data_admins_edit(app: TestApp) {
         .get(&format!("/api/v1/checklist-templates/{id}"), &insp)
         .await;
     assert_eq!(r.body["title_en"], "Elevator (2026)");
+    // Saving what is already there changes nothing (devices are not sent it again).
+    let same = app
+        .patch(
+            &format!("/api/v1/checklist-templates/{id}"),
+            &admin,
+            json!({"title_en": "Elevator (2026)"}),
+        )
+        .await;
+    same.expect(200);
+    assert_eq!(same.body["version"], r.body["version"]);
+    let r = app
+        .patch(
+            &format!("/api/v1/checklist-templates/{id}"),
+            &admin,
+            json!({"items": [{"code": "A", "text_zh": "a\u{0007}", "text_en": "a"}]}),
+        )
+        .await;
+    r.expect_error(422, "validation_failed");
+    assert!(
+        r.text.contains("item 1: text_zh: must not contain control characters"),
+        "{}",
+        r.text
+    );
     let r = app
         .patch(
             &format!("/api/v1/checklist-templates/{id}"),
