@@ -4,6 +4,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod demo;
 mod http;
 mod spec_routes;
 mod storage;
