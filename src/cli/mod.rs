@@ -1,4 +1,6 @@
-//! The command line: `serve`, `user add`, `config`, `migrate`, `backup`.
+//! The command line: `serve`, `demo`, `user add`, `config`, `migrate`, `backup`.
+
+mod progress;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -7,6 +9,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, SETTINGS};
+use crate::registry::demo::{self, DemoOptions, DemoSummary};
+use crate::registry::risk::RiskRules;
 
 #[derive(Parser)]
 #[command(
@@ -35,10 +39,51 @@ struct Overrides {
     data_dir: Option<String>,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// When the database holds no units yet, first fill it with the default demo city
+    /// (as `xuncha demo` with no options).
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Seed of the generator: the same seed and sizes give the same city.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Using units (使用单位).
+    #[arg(long, default_value_t = 50_000)]
+    units: u32,
+    /// Pieces of equipment.
+    #[arg(long, default_value_t = 300_000)]
+    equipment: u32,
+    /// Districts of the city (330101, 330102, …).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=99))]
+    districts: u32,
+    /// Inspectors, spread over the districts.
+    #[arg(long, default_value_t = 500)]
+    inspectors: u32,
+    /// Managers: two city-wide, the rest by district.
+    #[arg(long, default_value_t = 40)]
+    managers: u32,
+    /// Hazards, in every state of their lifecycle.
+    #[arg(long, default_value_t = 5_000)]
+    hazards: u32,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server (creates the database and the admin on first start).
-    Serve(Overrides),
+    Serve(ServeArgs),
+    /// Fill a fresh database with a synthetic city (districts, units, equipment, users,
+    /// hazards) for trials and benchmarks. Every demo user's password is
+    /// XUNCHA_DEMO_PASSWORD, default `demo-password-123`.
+    Demo(DemoArgs),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -132,9 +177,29 @@ fn init_logging(cfg: &Config) {
 fn run(cli: Cli) -> Result<(), String> {
     let file = cli.config.as_ref();
     match cli.command {
-        Command::Serve(o) => {
-            let cfg = load(file, &o)?;
-            actix_web::rt::System::new().block_on(serve(cfg))
+        Command::Serve(a) => {
+            let cfg = load(file, &a.overrides)?;
+            actix_web::rt::System::new().block_on(serve(cfg, a.demo))
+        }
+        Command::Demo(a) => {
+            let cfg = load(file, &a.overrides)?;
+            let opts = DemoOptions {
+                seed: a.seed,
+                units: a.units,
+                equipment: a.equipment,
+                districts: a.districts,
+                inspectors: a.inspectors,
+                managers: a.managers,
+                hazards: a.hazards,
+                password: demo_password(),
+            };
+            // Checked before the database is touched.
+            opts.validate()?;
+            actix_web::rt::System::new().block_on(async {
+                let (state, admin_password) = crate::app::init(cfg).await?;
+                print_admin_password(admin_password);
+                run_demo(&state, opts).await
+            })
         }
         Command::Config { markdown: true, .. } => {
             println!("| setting | variable | default | meaning |\n|---|---|---|---|");
@@ -210,13 +275,117 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn serve(cfg: Config) -> Result<(), String> {
-    let bind = cfg.bind_addr()?;
-    let (state, admin_password) = crate::app::init(cfg).await?;
+fn print_admin_password(admin_password: Option<String>) {
     if let Some(pw) = admin_password {
         // Printed once, to the terminal, never to the log.
         println!("Created the user `admin` with password: {pw}");
         println!("(shown only now; set XUNCHA_ADMIN_PASSWORD to choose it yourself)");
+    }
+}
+
+fn demo_password() -> String {
+    std::env::var(demo::PASSWORD_ENV).unwrap_or_else(|_| demo::DEFAULT_PASSWORD.to_string())
+}
+
+/// Generates the demo city on a blocking thread, with a progress bar, and prints a summary.
+async fn run_demo(state: &crate::app::AppState, opts: DemoOptions) -> Result<(), String> {
+    let rules = RiskRules::from_config(&state.config)?;
+    let db = state.db.clone();
+    let hasher = state.hasher.clone();
+    let now = state.clock.now();
+    let password = opts.password.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get().map_err(|e| e.to_string())?;
+        demo::generate(
+            &mut conn,
+            &opts,
+            &hasher,
+            &rules,
+            now,
+            &mut progress::Bar::stderr(),
+        )
+    })
+    .await
+    .map_err(|e| format!("demo task failed: {e}"))??;
+    print_summary(&summary, &password);
+    Ok(())
+}
+
+fn print_summary(s: &DemoSummary, password: &str) {
+    let districts: Vec<String> = s
+        .districts
+        .iter()
+        .map(|(code, name)| format!("{code} {name}"))
+        .collect();
+    println!(
+        "Demo city {} ({}), seed {}, generated in {:.1} s:",
+        demo::CITY_NAME,
+        demo::CITY_CODE,
+        s.seed,
+        s.elapsed.as_secs_f64()
+    );
+    println!(
+        "  districts  {} ({})",
+        s.districts.len(),
+        districts.join(", ")
+    );
+    println!("  units      {}", s.units);
+    let mix: Vec<String> = s
+        .equipment_by_category
+        .iter()
+        .map(|(code, n)| format!("{code}: {n}"))
+        .collect();
+    println!("  equipment  {} ({})", s.equipment, mix.join(", "));
+    println!(
+        "  users      {} managers, {} inspectors, {} unit users",
+        s.managers, s.inspectors, s.unit_users
+    );
+    println!("  hazards    {} ({} open)", s.hazards, s.open_hazards);
+    println!(
+        "  risk facts refreshed on {} units with open hazards",
+        s.refreshed.units_changed
+    );
+    let who: Vec<String> = [
+        s.first_manager
+            .as_ref()
+            .map(|u| format!("{u} (city manager)")),
+        s.first_inspector
+            .as_ref()
+            .map(|u| format!("{u} (inspector)")),
+        s.first_unit_user
+            .as_ref()
+            .map(|u| format!("{u} (unit user)")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !who.is_empty() {
+        println!("Log in as {} with the password: {password}", who.join(", "));
+    }
+}
+
+async fn serve(cfg: Config, seed_demo: bool) -> Result<(), String> {
+    let bind = cfg.bind_addr()?;
+    let (state, admin_password) = crate::app::init(cfg).await?;
+    print_admin_password(admin_password);
+    if seed_demo {
+        let db = state.db.clone();
+        let empty = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            demo::registry_is_empty(&mut conn)
+        })
+        .await
+        .map_err(|e| format!("start-up task failed: {e}"))??;
+        if empty {
+            let opts = DemoOptions {
+                password: demo_password(),
+                ..DemoOptions::default()
+            };
+            opts.validate()?;
+            run_demo(&state, opts).await?;
+        } else {
+            tracing::info!("the registry holds units already; not seeding the demo city");
+        }
     }
     let engine = state.db.engine();
     let listener =

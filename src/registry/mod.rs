@@ -2,6 +2,7 @@
 //! templates, code tables, CSV import, derived risk facts, and the demo city generator.
 
 pub mod codes;
+pub mod demo;
 pub mod facts;
 pub mod ids;
 pub mod import;

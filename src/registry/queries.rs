@@ -187,6 +187,10 @@ pub fn list_units(
     q.load(conn)
 }
 
+pub fn count_units(conn: &mut DbConn) -> QueryResult<i64> {
+    units::table.count().get_result(conn)
+}
+
 pub fn insert_units(tx: &mut SyncTx<'_>, rows: &[UnitRow]) -> QueryResult<()> {
     if rows.is_empty() {
         return Ok(());

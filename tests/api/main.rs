@@ -4,6 +4,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod demo;
 mod http;
 mod registry;
 mod spec_routes;

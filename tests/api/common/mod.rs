@@ -257,7 +257,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let db = TestDb::new(backend);
+        Self::spawn_on_with(TestDb::new(backend), adjust).await
+    }
+
+    /// Starts the app on a test database that the test has already filled (directly, through
+    /// the library), instead of a new one.
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        Self::spawn_on_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_on_with(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let backend = db.backend;
         let mut cfg = test_config(&db);
         adjust(&mut cfg);
         let clock = xuncha::time::Clock::default();
