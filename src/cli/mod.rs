@@ -99,6 +99,11 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate(Overrides),
+    /// Risk facts of the registry.
+    Risk {
+        #[command(subcommand)]
+        command: RiskCommand,
+    },
     /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
     Backup {
         /// Destination file; must not exist.
@@ -106,6 +111,13 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
+}
+
+#[derive(Subcommand)]
+enum RiskCommand {
+    /// Recompute every unit's and equipment's risk facts now (what the server's periodic job
+    /// does), writing only rows whose facts changed.
+    Refresh(Overrides),
 }
 
 #[derive(Subcommand)]
@@ -229,6 +241,29 @@ fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(file, &o)?;
             crate::db::Db::open(&cfg.db_target()?, cfg.pool_options())?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Risk {
+            command: RiskCommand::Refresh(o),
+        } => {
+            let cfg = load(file, &o)?;
+            let rules = crate::registry::risk::RiskRules::from_config(&cfg)?;
+            let db = crate::db::Db::open(&cfg.db_target()?, cfg.pool_options())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let started = std::time::Instant::now();
+            let now = crate::time::Clock::default().now();
+            let stats = crate::registry::facts::refresh_all(&mut conn, now, &rules, |n| {
+                if n % 10_000 == 0 {
+                    eprintln!("risk refresh: {n} units checked");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            println!(
+                "risk facts refreshed in {:.1} s: {} unit(s) and {} piece(s) of equipment changed",
+                started.elapsed().as_secs_f64(),
+                stats.units_changed,
+                stats.equipment_changed
+            );
             Ok(())
         }
         Command::Backup { to, overrides } => {

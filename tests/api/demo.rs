@@ -449,6 +449,22 @@ async fn the_command_prints_a_summary_and_refuses_a_used_database(backend: Backe
         "{err}"
     );
 
+    // The demo's facts are current: a refresh right after changes nothing.
+    let refresh = run(&[
+        "risk",
+        "refresh",
+        "--database-url",
+        &db.url,
+        "--data-dir",
+        &dir,
+    ]);
+    let out = String::from_utf8_lossy(&refresh.stdout);
+    assert!(refresh.status.success(), "{out}");
+    assert!(
+        out.contains("0 unit(s) and 0 piece(s) of equipment changed"),
+        "{out}"
+    );
+
     let bad = run(&["demo", "--database-url", &db.url, "--districts", "0"]);
     assert!(!bad.status.success());
     let weak = bin()

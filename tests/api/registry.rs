@@ -1122,7 +1122,8 @@ async fn checklist_templates_are_data_admins_edit(app: TestApp) {
         .await;
     r.expect_error(422, "validation_failed");
     assert!(
-        r.text.contains("item 1: text_zh: must not contain control characters"),
+        r.text
+            .contains("item 1: text_zh: must not contain control characters"),
         "{}",
         r.text
     );
