@@ -118,7 +118,7 @@ run_once() {
       units) route=units; file=units; expect=200 ;;
       *) route=equipment; file=equipment; expect=200 ;;
     esac
-    read -r t code < <(post "$token" "$route" "$WORK/csv/$file.csv")
+    read -r t code < <(post "$token" "$route" "$WORK/csv/$file.csv"; echo) || true
     if [[ "$code" != "$expect" ]]; then
       head -c 600 "$WORK/out.json"; echo
       die "$backend run $run: $step answered $code, expected $expect"

@@ -26,6 +26,10 @@ pub struct AppState {
     pub hasher: Arc<Hasher>,
     pub proxies: Arc<Vec<IpAddr>>,
     pub clock: Clock,
+    /// Identifies this database in sync cursors (a cursor from another database resets).
+    pub database_id: Arc<String>,
+    /// Signs sync cursors (HMAC), shared by every server on the database.
+    pub cursor_key: Arc<Vec<u8>>,
 }
 
 /// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
@@ -72,6 +76,8 @@ pub fn route_table() -> Vec<RouteDef> {
     let mut routes = crate::http::health::routes();
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::registry::routes::routes());
+    routes.extend(crate::work::routes::routes());
+    routes.extend(crate::sync::routes::routes());
     routes
 }
 
@@ -117,10 +123,12 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     let target = config.db_target()?;
     let db = Db::open(&target, config.pool_options())?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
-    meta::get_or_init(&mut conn, meta::DATABASE_ID, || {
+    let database_id = meta::get_or_init(&mut conn, meta::DATABASE_ID, || {
         uuid::Uuid::new_v4().to_string()
     })
     .map_err(|e| format!("database: {e}"))?;
+    let cursor_key = meta::get_or_init(&mut conn, meta::CURSOR_KEY, random_token)
+        .map_err(|e| format!("database: {e}"))?;
     let key = match &config.token_signing_key {
         Some(k) => k.clone(),
         None => meta::get_or_init(&mut conn, meta::TOKEN_KEY, random_token)
@@ -141,6 +149,8 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         db,
         config,
         clock,
+        database_id: Arc::new(database_id),
+        cursor_key: Arc::new(cursor_key.into_bytes()),
     };
     Ok((state, admin_password))
 }

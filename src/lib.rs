@@ -9,5 +9,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod registry;
+pub mod sync;
 pub mod time;
 pub mod validate;
+pub mod work;

@@ -19,7 +19,9 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
-pub use sync::{SyncTx, Version, head, sync_tx, write_tx};
+pub use sync::{
+    ScopeKey, SyncTx, Version, head, lock_device_seq, read_snapshot, sync_tx, write_tx,
+};
 
 /// The one connection type every query runs on.
 #[derive(diesel::MultiConnection)]

@@ -181,6 +181,93 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        field_versions -> Text,
+    }
+}
+
+diesel::table! {
+    sync_conflicts (id) {
+        id -> Text,
+        table_name -> Text,
+        row_id -> Text,
+        field -> Text,
+        kept_value -> Text,
+        lost_value -> Text,
+        winner -> Text,
+        user_id -> Text,
+        device_pk -> Text,
+        mutation_seq -> BigInt,
+        base_version -> BigInt,
+        version -> BigInt,
+        region_code -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> Text,
+        kind -> Text,
+        unit_id -> Text,
+        equipment_ids -> Text,
+        region_code -> Text,
+        team -> Text,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        campaign_id -> Nullable<Text>,
+        notes -> Text,
+        status -> Text,
+        sealed -> Bool,
+        reveal_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    assignment_members (assignment_id, user_id) {
+        assignment_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    sync_tombstones (table_name, row_id, version) {
+        table_name -> Text,
+        row_id -> Text,
+        version -> BigInt,
+        region_code -> Nullable<Text>,
+        unit_id -> Nullable<Text>,
+        user_ids -> Nullable<Text>,
+        deleted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_scope_events (id) {
+        id -> Text,
+        version -> BigInt,
+        kind -> Text,
+        table_name -> Text,
+        row_id -> Text,
+        user_id -> Nullable<Text>,
+        region_code -> Nullable<Text>,
+        unit_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_mutations (device_pk, seq) {
+        device_pk -> Text,
+        seq -> BigInt,
+        name -> Text,
+        status -> Text,
+        result -> Text,
+        version -> BigInt,
+        applied_at -> Timestamp,
     }
 }
 
@@ -191,6 +278,8 @@ diesel::joinable!(device_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> device_sessions (session_id));
 diesel::joinable!(equipment -> units (unit_id));
 diesel::joinable!(hazards -> units (unit_id));
+diesel::joinable!(assignments -> units (unit_id));
+diesel::joinable!(assignment_members -> assignments (assignment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sync_clock,
@@ -206,4 +295,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     equipment,
     checklist_templates,
     hazards,
+    assignments,
+    assignment_members,
+    sync_tombstones,
+    sync_scope_events,
+    sync_mutations,
+    sync_conflicts,
 );

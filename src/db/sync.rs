@@ -106,3 +106,126 @@ where
         },
     }
 }
+
+/// How a scope event names whose scope it concerns.
+#[derive(Debug, Clone, Copy)]
+pub enum ScopeKey<'a> {
+    /// One user (team membership, reveals).
+    User(&'a str),
+    /// Everyone whose region covered this code (the row moved out of it).
+    Region(&'a str),
+    /// The users of one unit.
+    Unit(&'a str),
+}
+
+impl SyncTx<'_> {
+    /// Records that `row_id` of `table` entered (`enter == true`) or left the scope `key`
+    /// names, at this transaction's version. Pulls turn entries into full puts of the row
+    /// and its dependents, exits into evicts.
+    pub fn scope_event(
+        &mut self,
+        enter: bool,
+        table: &str,
+        row_id: &str,
+        key: ScopeKey<'_>,
+        now: chrono::NaiveDateTime,
+    ) -> QueryResult<()> {
+        use super::schema::sync_scope_events as e;
+        let (user, region, unit) = match key {
+            ScopeKey::User(u) => (Some(u), None, None),
+            ScopeKey::Region(r) => (None, Some(r), None),
+            ScopeKey::Unit(u) => (None, None, Some(u)),
+        };
+        diesel::insert_into(e::table)
+            .values((
+                e::id.eq(uuid::Uuid::now_v7().hyphenated().to_string()),
+                e::version.eq(self.version),
+                e::kind.eq(if enter { "enter" } else { "exit" }),
+                e::table_name.eq(table),
+                e::row_id.eq(row_id),
+                e::user_id.eq(user),
+                e::region_code.eq(region),
+                e::unit_id.eq(unit),
+                e::created_at.eq(now),
+            ))
+            .execute(self.conn)?;
+        Ok(())
+    }
+
+    /// Records the deletion of `row_id` of `table` (call with the delete), with what decided
+    /// who could see it, so that pulls send `delete` to those who may hold it.
+    pub fn tombstone(
+        &mut self,
+        table: &str,
+        row_id: &str,
+        region_code: Option<&str>,
+        unit_id: Option<&str>,
+        user_ids: &[String],
+        now: chrono::NaiveDateTime,
+    ) -> QueryResult<()> {
+        use super::schema::sync_tombstones as t;
+        let users = if user_ids.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(user_ids).unwrap_or_else(|_| "[]".into()))
+        };
+        diesel::insert_into(t::table)
+            .values((
+                t::table_name.eq(table),
+                t::row_id.eq(row_id),
+                t::version.eq(self.version),
+                t::region_code.eq(region_code),
+                t::unit_id.eq(unit_id),
+                t::user_ids.eq(users),
+                t::deleted_at.eq(now),
+            ))
+            .execute(self.conn)?;
+        Ok(())
+    }
+}
+
+/// Runs `f` on one consistent snapshot of the database, read only: REPEATABLE READ on
+/// PostgreSQL; on SQLite a read transaction (WAL keeps its snapshot until it ends).
+pub fn read_snapshot<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(_) => conn.transaction(f),
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )?;
+            match f(conn) {
+                Ok(v) => {
+                    Tm::commit_transaction(conn)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = Tm::rollback_transaction(conn);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Inside a write transaction: the device's push position, locked until commit so that two
+/// pushes of one device apply one after the other (PostgreSQL: `FOR UPDATE`; SQLite: the
+/// transaction already holds the single write lock).
+pub fn lock_device_seq(conn: &mut DbConn, device_pk: &str) -> QueryResult<i64> {
+    use super::schema::devices;
+    match conn {
+        DbConn::Pg(c) => devices::table
+            .find(device_pk)
+            .select(devices::last_mutation_seq)
+            .for_update()
+            .first(c),
+        DbConn::Sqlite(c) => devices::table
+            .find(device_pk)
+            .select(devices::last_mutation_seq)
+            .first(c),
+    }
+}

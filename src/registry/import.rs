@@ -581,6 +581,7 @@ fn write_unit_batch(
                 queries::update_unit(tx, &next)?;
                 if next.region_code != cur.region_code {
                     queries::set_equipment_region(tx, &next.id, &next.region_code, now)?;
+                    super::service::record_region_move(tx, &next.id, &cur.region_code, now)?;
                 }
                 touched.push(next.id.clone());
                 out.updated += 1;
@@ -801,6 +802,26 @@ fn write_equipment_batch(
                 next.updated_at = now;
                 next.version = tx.version();
                 queries::update_equipment(tx, &next)?;
+                if next.unit_id != cur.unit_id {
+                    // Moved to another unit: that unit's users and the old region's devices
+                    // may no longer hold it.
+                    tx.scope_event(
+                        false,
+                        "equipment",
+                        &cur.id,
+                        crate::db::ScopeKey::Unit(&cur.unit_id),
+                        now,
+                    )?;
+                    if next.region_code != cur.region_code {
+                        tx.scope_event(
+                            false,
+                            "equipment",
+                            &cur.id,
+                            crate::db::ScopeKey::Region(&cur.region_code),
+                            now,
+                        )?;
+                    }
+                }
                 touched.insert(cur.unit_id.clone());
                 touched.insert(unit_id.clone());
                 out.updated += 1;

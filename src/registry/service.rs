@@ -243,6 +243,46 @@ pub fn apply_unit(row: &mut UnitRow, v: &ValidUnit) {
     row.contact_phone = v.contact_phone.clone();
 }
 
+/// A unit moved to another region: devices of the old region get evicts for it and for what
+/// hangs off it (its equipment and hazards). Call in the transaction that moves it.
+pub fn record_region_move(
+    tx: &mut crate::db::SyncTx<'_>,
+    unit_id: &str,
+    old_region: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    use crate::db::ScopeKey;
+    use crate::db::schema::{equipment, hazards};
+    use diesel::prelude::*;
+    tx.scope_event(false, "units", unit_id, ScopeKey::Region(old_region), now)?;
+    let eq: Vec<String> = equipment::table
+        .filter(equipment::unit_id.eq(unit_id))
+        .select(equipment::id)
+        .load(tx.conn())?;
+    for id in eq {
+        tx.scope_event(false, "equipment", &id, ScopeKey::Region(old_region), now)?;
+    }
+    let hz: Vec<String> = hazards::table
+        .filter(hazards::unit_id.eq(unit_id))
+        .select(hazards::id)
+        .load(tx.conn())?;
+    for id in hz {
+        tx.scope_event(false, "hazards", &id, ScopeKey::Region(old_region), now)?;
+    }
+    diesel::update(hazards::table.filter(hazards::unit_id.eq(unit_id)))
+        .set((
+            hazards::region_code.eq(crate::db::schema::units::table
+                .find(unit_id)
+                .select(crate::db::schema::units::region_code)
+                .single_value()
+                .assume_not_null()),
+            hazards::version.eq(tx.version()),
+            hazards::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    Ok(())
+}
+
 fn uscc_taken() -> ApiError {
     ApiError::conflict("uscc_taken", "a unit with this USCC is already registered")
 }
@@ -393,6 +433,7 @@ pub async fn update_unit(
                     queries::update_unit(tx, &next)?;
                     if next.region_code != current.region_code {
                         queries::set_equipment_region(tx, &next.id, &next.region_code, now)?;
+                        record_region_move(tx, &next.id, &current.region_code, now)?;
                     }
                     facts::refresh_units(tx, std::slice::from_ref(&next.id), now, &rules)?;
                     Ok(())

@@ -9,4 +9,5 @@ mod http;
 mod registry;
 mod spec_routes;
 mod storage;
+mod sync;
 mod users;

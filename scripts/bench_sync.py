@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Delta-sync benchmark (run through scripts/bench_sync.sh, which builds the binary).
+
+For each backend, on a fresh database filled by `xuncha demo` (DEMO_UNITS units, DEMO_EQUIPMENT
+equipment; the defaults are the issue's demo city):
+
+  initial   an inspector's initial sync (pages of 5000), rows/s and gzip bytes; RUNS times,
+            each a new device; median
+  empty     wrk on GET /api/v1/sync/pull?cursor=<caught up> against GET /healthz, RUNS
+            alternating runs of SECS s; medians and the median of same-run ratios
+  push      RUNS x 10 pushes of 100 hazard.report mutations; median ms per push
+
+With SCALE_CHECK=1 the empty pull is also measured on a city 10x smaller (same run), and the
+ratio of the median latencies (big / small) is printed: the cost must not grow with data.
+"""
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import gzip
+
+BIN = sys.argv[1]
+RUNS = int(os.environ.get("RUNS", "3"))
+SECS = int(os.environ.get("SECS", "8"))
+UNITS = int(os.environ.get("DEMO_UNITS", "50000"))
+EQUIPMENT = int(os.environ.get("DEMO_EQUIPMENT", "300000"))
+BACKENDS = os.environ.get("BACKENDS", "sqlite postgres").split()
+PG = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432")
+SCALE = os.environ.get("SCALE_CHECK", "0") == "1"
+PASSWORD = "demo-password-123"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def call(method, url, token=None, body=None, gz=False):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    if gz:
+        req.add_header("accept-encoding", "gzip")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        raw = r.read()
+        wire = len(raw)
+        if r.headers.get("content-encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        return json.loads(raw), wire
+
+
+def psql(sql):
+    subprocess.run(["psql", "-X", "-q", "-d", PG + "/postgres", "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def parse_wrk(out):
+    import re
+    def ms(s):
+        m = re.fullmatch(r"([0-9.]+)(us|ms|s)", s)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, p50, p99, int(non2xx.group(1)) if non2xx else 0
+
+
+def wrk(url, token=None):
+    args = ["wrk", "-t2", "-c32", "-d%ds" % SECS, "--latency", url]
+    if token:
+        args[1:1] = ["-H", "Authorization: Bearer " + token]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+class Server:
+    def __init__(self, backend, units, equipment):
+        self.dir = tempfile.mkdtemp(prefix="xuncha-sbench-")
+        self.db = ""
+        if backend == "postgres":
+            name = "xuncha_sbench_%d_%d" % (os.getpid(), units)
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+            psql("CREATE DATABASE %s" % name)
+            self.db = PG + "/" + name
+            self.pgname = name
+        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-bench-pass", XUNCHA_LOG="warn",
+                   XUNCHA_DATA_DIR=self.dir, DATABASE_URL=self.db,
+                   XUNCHA_RISK_REFRESH_INTERVAL_SECS="0")
+        t0 = time.time()
+        subprocess.run([BIN, "demo", "--units", str(units), "--equipment", str(equipment)],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.demo_s = time.time() - t0
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.proc = subprocess.Popen([BIN, "serve", "--bind", "127.0.0.1:%d" % self.port],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                call("GET", self.base + "/readyz")
+                break
+            except Exception:
+                time.sleep(0.1)
+        self.backend = backend
+
+    def login(self, user, device):
+        b, _ = call("POST", self.base + "/api/v1/auth/login",
+                    body={"username": user, "password": PASSWORD, "device_id": device})
+        return b["access_token"]
+
+    def initial_sync(self, token):
+        cursor, rows, wire, t0 = None, 0, 0, time.time()
+        units = []
+        while True:
+            url = self.base + "/api/v1/sync/pull?limit=5000"
+            if cursor:
+                url += "&cursor=" + cursor
+            b, n = call("GET", url, token, gz=True)
+            wire += n
+            rows += len(b["changes"])
+            units += [c["id"] for c in b["changes"] if c["table"] == "units"]
+            cursor = b["cursor"]
+            if not b["has_more"]:
+                return rows, wire, time.time() - t0, cursor, units
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.backend == "postgres":
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pgname)
+
+
+def empty_pull_ms(srv, token, cursor, n=200):
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call("GET", srv.base + "/api/v1/sync/pull?cursor=" + cursor, token)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench(backend):
+    print("== %s: demo city %d units, %d equipment" % (backend, UNITS, EQUIPMENT), flush=True)
+    srv = Server(backend, UNITS, EQUIPMENT)
+    print("   demo filled in %.1f s" % srv.demo_s, flush=True)
+    try:
+        res = {}
+        syncs = []
+        for i in range(RUNS):
+            tok = srv.login("inspector001", "bench-initial-%d" % i)
+            rows, wire, secs, cursor, units = srv.initial_sync(tok)
+            syncs.append((rows, wire, secs))
+            print("   initial sync %d: %d rows, %.1f MB gzip, %.2f s, %.0f rows/s"
+                  % (i + 1, rows, wire / 1e6, secs, rows / secs), flush=True)
+        res["initial_rows"] = syncs[0][0]
+        res["initial_rps"] = statistics.median(r / s for r, _, s in syncs)
+        res["initial_bytes"] = statistics.median(w for _, w, _ in syncs)
+        tok = srv.login("inspector001", "bench-empty")
+        _, _, _, cursor, units = srv.initial_sync(tok)
+        runs = []
+        for i in range(RUNS):
+            h = wrk(srv.base + "/healthz")
+            e = wrk(srv.base + "/api/v1/sync/pull?cursor=" + cursor, tok)
+            runs.append((h, e))
+            print("   run %d: /healthz %.0f req/s p99 %.2f ms | empty pull %.0f req/s p50 %.2f ms p99 %.2f ms (non-2xx %d)"
+                  % (i + 1, h[0], h[2], e[0], e[1], e[2], e[3]), flush=True)
+        res["healthz_rps"] = statistics.median(h[0] for h, _ in runs)
+        res["empty_rps"] = statistics.median(e[0] for _, e in runs)
+        res["empty_p50"] = statistics.median(e[1] for _, e in runs)
+        res["empty_p99"] = statistics.median(e[2] for _, e in runs)
+        res["empty_ratio"] = statistics.median(e[0] / h[0] for h, e in runs)
+        res["empty_ms_seq"] = empty_pull_ms(srv, tok, cursor)
+        # Push: 100 mutations a push.
+        ptok = srv.login("inspector001", "bench-push")
+        seq, times = 1, []
+        for i in range(RUNS * 10):
+            muts = []
+            for _ in range(100):
+                muts.append({"seq": seq, "name": "hazard.report", "args": {
+                    "id": str(uuid.uuid4()), "unit_id": units[seq % len(units)],
+                    "description": "bench", "level": "general", "fixed_on_site": False}})
+                seq += 1
+            t0 = time.perf_counter()
+            b, _ = call("POST", srv.base + "/api/v1/sync/push", ptok,
+                        {"device_id": "bench-push", "mutations": muts})
+            times.append((time.perf_counter() - t0) * 1000)
+            bad = [r for r in b["results"] if r["status"] != "applied"]
+            if bad:
+                raise SystemExit("push not applied: %s" % bad[:2])
+        res["push_ms"] = statistics.median(times)
+        print("   push of 100: median %.1f ms (p max %.1f ms over %d pushes)"
+              % (res["push_ms"], max(times), len(times)), flush=True)
+    finally:
+        srv.stop()
+    if SCALE:
+        small = Server(backend, UNITS // 10, EQUIPMENT // 10)
+        try:
+            tok = small.login("inspector001", "bench-small")
+            _, _, _, cursor, _ = small.initial_sync(tok)
+            res["small_empty_ms_seq"] = empty_pull_ms(small, tok, cursor)
+        finally:
+            small.stop()
+    return res
+
+
+results = {b: bench(b) for b in BACKENDS}
+print()
+print("== SUMMARY (medians of %d runs; wrk -t2 -c32 %ds; client and server share the machine)" % (RUNS, SECS))
+for b, r in results.items():
+    print("%-9s initial sync: %d rows, %.0f rows/s, %.1f MB gzip" % (b, r["initial_rows"], r["initial_rps"], r["initial_bytes"] / 1e6))
+    print("%-9s empty pull: %.0f req/s (p50 %.2f ms, p99 %.2f ms) vs /healthz %.0f req/s: ratio %.3f"
+          % (b, r["empty_rps"], r["empty_p50"], r["empty_p99"], r["healthz_rps"], r["empty_ratio"]))
+    print("%-9s empty pull, one at a time: %.3f ms" % (b, r["empty_ms_seq"]))
+    if "small_empty_ms_seq" in r:
+        print("%-9s   vs a 10x smaller city: %.3f ms: ratio %.2f" % (b, r["small_empty_ms_seq"], r["empty_ms_seq"] / r["small_empty_ms_seq"]))
+    print("%-9s push of 100 mutations: median %.1f ms" % (b, r["push_ms"]))

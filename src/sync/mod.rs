@@ -1,0 +1,10 @@
+//! Delta sync (contract in DESIGN.md): pull what changed in the device's scope since its
+//! cursor, push queued mutations idempotently.
+
+pub mod checksum;
+pub mod conflicts;
+pub mod cursor;
+pub mod pull;
+pub mod push;
+pub mod routes;
+pub mod scope;

@@ -1,0 +1,749 @@
+//! `GET /api/v1/sync/pull`: what changed in the caller's scope since their cursor, in the
+//! order `(version, table, id)`, a page at a time, read from one snapshot.
+//!
+//! Sources, merged in that order: rows of synced tables in scope with a newer version
+//! (`put`); tombstones of rows the caller could see (`delete`, not in an initial sync); and
+//! scope events: a row that entered the caller's scope comes in full with what hangs off it
+//! (`put`, however old), one that left it goes (`evict`).
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cursor::{Cursor, DecodeError, Pos};
+use super::scope::{Who, filters};
+use crate::app::AppState;
+use crate::auth::extractor::AuthUser;
+use crate::db::schema::{
+    assignments, checklist_templates, codes, equipment, hazards, server_meta, sync_mutations,
+    sync_scope_events, sync_tombstones, units, users,
+};
+use crate::db::{DbConn, head, read_snapshot};
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_LIMIT: i64 = 1000;
+pub const MAX_LIMIT: i64 = 5000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub table: &'static str,
+    pub op: &'static str,
+    pub id: String,
+    /// The row's own version (what a device keeps and checksums).
+    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    /// Where the change stands in the order (the version of the event that caused it).
+    #[serde(skip)]
+    pub at: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PullResponse {
+    Changes {
+        changes: Vec<Change>,
+        cursor: String,
+        has_more: bool,
+        last_mutation_seq: i64,
+    },
+    Reset {
+        reset: bool,
+        reason: String,
+    },
+}
+
+fn json<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[derive(Serialize)]
+struct SyncCode {
+    id: String,
+    kind: String,
+    code: String,
+    parent: Option<String>,
+    zh: String,
+    en: String,
+    sort_order: i32,
+    attrs: Value,
+}
+
+#[derive(Serialize)]
+struct SyncUser {
+    id: String,
+    display_name: String,
+    role: String,
+    region_code: String,
+    active: bool,
+}
+
+type CodeTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i32,
+    String,
+    i64,
+);
+type UserTuple = (String, String, String, String, bool, i64);
+
+fn code_data(c: CodeTuple) -> (String, i64, Value) {
+    let (id, kind, code, parent, zh, en, sort_order, attrs, version) = c;
+    let attrs = serde_json::from_str(&attrs).unwrap_or(Value::Null);
+    let v = json(SyncCode {
+        id: id.clone(),
+        kind,
+        code,
+        parent,
+        zh,
+        en,
+        sort_order,
+        attrs,
+    });
+    (id, version, v)
+}
+
+fn user_data(u: UserTuple) -> (String, i64, Value) {
+    let (id, display_name, role, region_code, active, version) = u;
+    let v = json(SyncUser {
+        id: id.clone(),
+        display_name,
+        role,
+        region_code,
+        active,
+    });
+    (id, version, v)
+}
+
+/// Applies "after this position" to a boxed query of one table.
+macro_rules! after_pos {
+    ($q:expr, $name:expr, $ver:expr, $id:expr, $pos:expr) => {{
+        let p: &Pos = $pos;
+        if p.t.is_empty() || $name < p.t.as_str() {
+            $q.filter($ver.gt(p.v))
+        } else if $name == p.t.as_str() {
+            $q.filter($ver.gt(p.v).or($ver.eq(p.v).and($id.gt(p.id.clone()))))
+        } else {
+            $q.filter($ver.ge(p.v))
+        }
+    }};
+}
+
+/// Per table: a page of changed rows in scope, rows by id in scope (for entries), and which
+/// of some ids are in scope (for exits).
+macro_rules! table_source {
+    ($page:ident, $by_ids:ident, $in_scope:ident, $versions:ident, $name:literal, $t:ident,
+     $filter:expr, $select:expr, $row:ty, $data:expr) => {
+        /// (id, version) of every row of the table in scope (for checksums).
+        pub(super) fn $versions(conn: &mut DbConn, who: &Who) -> QueryResult<Vec<(String, i64)>> {
+            $t::table
+                .into_boxed()
+                .filter($filter(who))
+                .select(($t::id, $t::version))
+                .load(conn)
+        }
+
+        fn $page(
+            conn: &mut DbConn,
+            who: &Who,
+            pos: &Pos,
+            head: i64,
+            n: i64,
+        ) -> QueryResult<Vec<Change>> {
+            let q = $t::table
+                .into_boxed()
+                .filter($filter(who))
+                .filter($t::version.le(head))
+                .order(($t::version.asc(), $t::id.asc()))
+                .limit(n);
+            let q = after_pos!(q, $name, $t::version, $t::id, pos);
+            let rows: Vec<$row> = q.select($select).load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let (id, version, data) = $data(r);
+                    Change {
+                        table: $name,
+                        op: "put",
+                        id,
+                        version,
+                        data: Some(data),
+                        at: version,
+                    }
+                })
+                .collect())
+        }
+
+        fn $by_ids(
+            conn: &mut DbConn,
+            who: &Who,
+            ids: &[String],
+            max_version: i64,
+            at: i64,
+        ) -> QueryResult<Vec<Change>> {
+            let rows: Vec<$row> = $t::table
+                .into_boxed()
+                .filter($filter(who))
+                .filter($t::id.eq_any(ids))
+                .filter($t::version.le(max_version))
+                .select($select)
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let (id, version, data) = $data(r);
+                    Change {
+                        table: $name,
+                        op: "put",
+                        id,
+                        version,
+                        data: Some(data),
+                        at,
+                    }
+                })
+                .collect())
+        }
+
+        fn $in_scope(conn: &mut DbConn, who: &Who, ids: &[String]) -> QueryResult<Vec<String>> {
+            $t::table
+                .into_boxed()
+                .filter($filter(who))
+                .filter($t::id.eq_any(ids))
+                .select($t::id)
+                .load(conn)
+        }
+    };
+}
+
+use crate::registry::queries::{EquipmentRow, TemplateRow, UnitRow};
+use crate::registry::types::{Equipment, Template, Unit};
+use crate::work::queries::{AssignmentRow, HazardRow};
+use crate::work::types::{Assignment, Hazard};
+
+fn unit_data(r: UnitRow) -> (String, i64, Value) {
+    (r.id.clone(), r.version, json(Unit::from(r)))
+}
+fn equipment_data(r: EquipmentRow) -> (String, i64, Value) {
+    (r.id.clone(), r.version, json(Equipment::from(r)))
+}
+fn template_data(r: TemplateRow) -> (String, i64, Value) {
+    (r.id.clone(), r.version, json(Template::from(r)))
+}
+fn assignment_data(r: AssignmentRow) -> (String, i64, Value) {
+    (r.id.clone(), r.version, json(Assignment::from(r)))
+}
+fn hazard_data(r: HazardRow) -> (String, i64, Value) {
+    (r.id.clone(), r.version, json(Hazard::from(r)))
+}
+
+table_source!(
+    page_assignments,
+    assignments_by_ids,
+    assignments_in_scope,
+    assignments_versions,
+    "assignments",
+    assignments,
+    filters::assignments,
+    AssignmentRow::as_select(),
+    AssignmentRow,
+    assignment_data
+);
+table_source!(
+    page_templates,
+    templates_by_ids,
+    templates_in_scope,
+    templates_versions,
+    "checklist_templates",
+    checklist_templates,
+    filters::checklist_templates,
+    TemplateRow::as_select(),
+    TemplateRow,
+    template_data
+);
+table_source!(
+    page_codes,
+    codes_by_ids,
+    codes_in_scope,
+    codes_versions,
+    "codes",
+    codes,
+    filters::codes,
+    (
+        codes::id,
+        codes::kind,
+        codes::code,
+        codes::parent_code,
+        codes::label_zh,
+        codes::label_en,
+        codes::sort_order,
+        codes::attrs,
+        codes::version
+    ),
+    CodeTuple,
+    code_data
+);
+table_source!(
+    page_equipment,
+    equipment_by_ids,
+    equipment_in_scope,
+    equipment_versions,
+    "equipment",
+    equipment,
+    filters::equipment,
+    EquipmentRow::as_select(),
+    EquipmentRow,
+    equipment_data
+);
+table_source!(
+    page_hazards,
+    hazards_by_ids,
+    hazards_in_scope,
+    hazards_versions,
+    "hazards",
+    hazards,
+    filters::hazards,
+    HazardRow::as_select(),
+    HazardRow,
+    hazard_data
+);
+table_source!(
+    page_units,
+    units_by_ids,
+    units_in_scope,
+    units_versions,
+    "units",
+    units,
+    filters::units,
+    UnitRow::as_select(),
+    UnitRow,
+    unit_data
+);
+table_source!(
+    page_users,
+    users_by_ids,
+    users_in_scope,
+    users_versions,
+    "users",
+    users,
+    filters::users,
+    (
+        users::id,
+        users::display_name,
+        users::role,
+        users::region_code,
+        users::active,
+        users::version
+    ),
+    UserTuple,
+    user_data
+);
+
+/// Rows of `table` by id, in scope, no newer than `max_version`, as puts ordered at `at`.
+fn puts(
+    conn: &mut DbConn,
+    who: &Who,
+    table: &str,
+    ids: &[String],
+    max_version: i64,
+    at: i64,
+) -> QueryResult<Vec<Change>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    match table {
+        "assignments" => assignments_by_ids(conn, who, ids, max_version, at),
+        "checklist_templates" => templates_by_ids(conn, who, ids, max_version, at),
+        "codes" => codes_by_ids(conn, who, ids, max_version, at),
+        "equipment" => equipment_by_ids(conn, who, ids, max_version, at),
+        "hazards" => hazards_by_ids(conn, who, ids, max_version, at),
+        "units" => units_by_ids(conn, who, ids, max_version, at),
+        "users" => users_by_ids(conn, who, ids, max_version, at),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Evicts for those of `ids` that are not in the caller's scope now.
+fn evicts(
+    conn: &mut DbConn,
+    who: &Who,
+    table: &'static str,
+    ids: &[String],
+    at: i64,
+) -> QueryResult<Vec<Change>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inside = match table {
+        "assignments" => assignments_in_scope(conn, who, ids)?,
+        "checklist_templates" => templates_in_scope(conn, who, ids)?,
+        "codes" => codes_in_scope(conn, who, ids)?,
+        "equipment" => equipment_in_scope(conn, who, ids)?,
+        "hazards" => hazards_in_scope(conn, who, ids)?,
+        "units" => units_in_scope(conn, who, ids)?,
+        "users" => users_in_scope(conn, who, ids)?,
+        _ => Vec::new(),
+    };
+    Ok(ids
+        .iter()
+        .filter(|id| !inside.contains(id))
+        .map(|id| Change {
+            table,
+            op: "evict",
+            id: id.clone(),
+            version: at,
+            data: None,
+            at,
+        })
+        .collect())
+}
+
+fn static_table(name: &str) -> Option<&'static str> {
+    super::scope::TABLES.iter().copied().find(|t| *t == name)
+}
+
+/// What an assignment's arrival or departure brings along: its unit, the unit's equipment
+/// and hazards (when the target is known), and its team.
+fn assignment_family(conn: &mut DbConn, id: &str) -> QueryResult<Vec<(&'static str, Vec<String>)>> {
+    let Some(a) = crate::work::queries::find_assignment(conn, id)? else {
+        return Ok(vec![("assignments", vec![id.to_string()])]);
+    };
+    let mut family = vec![("assignments", vec![a.id.clone()])];
+    if !a.sealed {
+        let eq: Vec<String> = equipment::table
+            .filter(equipment::unit_id.eq(&a.unit_id))
+            .select(equipment::id)
+            .load(conn)?;
+        let hz: Vec<String> = hazards::table
+            .filter(hazards::unit_id.eq(&a.unit_id))
+            .select(hazards::id)
+            .load(conn)?;
+        family.push(("units", vec![a.unit_id.clone()]));
+        family.push(("equipment", eq));
+        family.push(("hazards", hz));
+    }
+    family.push(("users", crate::work::assignments::team_of(&a)));
+    Ok(family)
+}
+
+#[derive(Queryable)]
+struct EventRow {
+    version: i64,
+    kind: String,
+    table_name: String,
+    row_id: String,
+    user_id: Option<String>,
+    region_code: Option<String>,
+    unit_id: Option<String>,
+}
+
+/// The caller's scope events after `base` (and through `head`), expanded into changes.
+fn scope_changes(
+    conn: &mut DbConn,
+    who: &Who,
+    base: i64,
+    pos: &Pos,
+    head: i64,
+) -> QueryResult<Vec<Change>> {
+    let events: Vec<EventRow> = sync_scope_events::table
+        .filter(sync_scope_events::version.gt(base))
+        .filter(sync_scope_events::version.le(head))
+        .order(sync_scope_events::version.asc())
+        .select((
+            sync_scope_events::version,
+            sync_scope_events::kind,
+            sync_scope_events::table_name,
+            sync_scope_events::row_id,
+            sync_scope_events::user_id,
+            sync_scope_events::region_code,
+            sync_scope_events::unit_id,
+        ))
+        .load(conn)?;
+    let mut out = Vec::new();
+    for e in events {
+        let mine = e.user_id.as_deref() == Some(who.user())
+            || e.region_code.as_deref().is_some_and(|r| who.covers(r))
+            || match who {
+                Who::Unit { unit, .. } => e.unit_id.as_deref() == Some(unit.as_str()),
+                _ => false,
+            };
+        if !mine {
+            continue;
+        }
+        let Some(table) = static_table(&e.table_name) else {
+            continue;
+        };
+        let family = if table == "assignments" {
+            assignment_family(conn, &e.row_id)?
+        } else {
+            vec![(table, vec![e.row_id.clone()])]
+        };
+        for (t, ids) in family {
+            if e.kind == "enter" {
+                // Rows newer than the walk's position come anyway, at their own version; the
+                // older ones may have been passed over while out of scope: send them now.
+                out.extend(puts(conn, who, t, &ids, base.max(pos.v), e.version)?);
+            } else {
+                out.extend(evicts(conn, who, t, &ids, e.version)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Queryable)]
+struct TombRow {
+    table_name: String,
+    row_id: String,
+    version: i64,
+    region_code: Option<String>,
+    unit_id: Option<String>,
+    user_ids: Option<String>,
+}
+
+/// Deletes of rows the caller could see, after `base`.
+/// Deletes are rare: all of them after the position are read (a page boundary must never
+/// skip one that a filter dropped from a limited read).
+fn tombstones(
+    conn: &mut DbConn,
+    who: &Who,
+    base: i64,
+    pos: &Pos,
+    head: i64,
+) -> QueryResult<Vec<Change>> {
+    let from = base.max(pos.v - 1);
+    let rows: Vec<TombRow> = sync_tombstones::table
+        .filter(sync_tombstones::version.gt(from))
+        .filter(sync_tombstones::version.le(head))
+        .order((
+            sync_tombstones::version.asc(),
+            sync_tombstones::table_name.asc(),
+            sync_tombstones::row_id.asc(),
+        ))
+        .select((
+            sync_tombstones::table_name,
+            sync_tombstones::row_id,
+            sync_tombstones::version,
+            sync_tombstones::region_code,
+            sync_tombstones::unit_id,
+            sync_tombstones::user_ids,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|t| {
+            let users: Vec<String> = t
+                .user_ids
+                .as_deref()
+                .and_then(|u| serde_json::from_str(u).ok())
+                .unwrap_or_default();
+            match who {
+                Who::Region { .. } => t.region_code.as_deref().is_some_and(|r| who.covers(r)),
+                Who::Inspector { user, .. } => {
+                    users.contains(user)
+                        || (t.table_name != "assignments"
+                            && t.region_code.as_deref().is_some_and(|r| who.covers(r)))
+                }
+                Who::Unit { unit, .. } => t.unit_id.as_deref() == Some(unit.as_str()),
+                Who::Nobody { .. } => false,
+            }
+        })
+        .filter_map(|t| {
+            let table = static_table(&t.table_name)?;
+            Some(Change {
+                table,
+                op: "delete",
+                id: t.row_id,
+                version: t.version,
+                data: None,
+                at: t.version,
+            })
+        })
+        .collect())
+}
+
+fn pruned_through(conn: &mut DbConn) -> QueryResult<i64> {
+    let v: Option<String> = server_meta::table
+        .find("tombstones_pruned_through")
+        .select(server_meta::value)
+        .first(conn)
+        .optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn last_mutation_seq(conn: &mut DbConn, device_pk: &str, through: i64) -> QueryResult<i64> {
+    sync_mutations::table
+        .filter(sync_mutations::device_pk.eq(device_pk))
+        .filter(sync_mutations::version.le(through))
+        .select(diesel::dsl::max(sync_mutations::seq))
+        .first::<Option<i64>>(conn)
+        .map(|v| v.unwrap_or(0))
+}
+
+pub struct PullRequest {
+    pub cursor: Option<String>,
+    pub limit: i64,
+}
+
+/// Reads one page. Blocking; runs in one snapshot.
+pub fn pull_page(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    db_id: &str,
+    key: &[u8],
+    req: &PullRequest,
+) -> ApiResult<PullResponse> {
+    read_snapshot(conn, |conn| pull_in_snapshot(conn, me, db_id, key, req))
+}
+
+/// [`pull_page`] inside a snapshot the caller holds.
+pub fn pull_in_snapshot(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    db_id: &str,
+    key: &[u8],
+    req: &PullRequest,
+) -> ApiResult<PullResponse> {
+    let who = Who::of(me);
+    let fingerprint = who.fingerprint(me);
+    let given = match req.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match Cursor::decode(c, key) {
+            Ok(c) => Some(c),
+            Err(DecodeError::Forged) => {
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "the cursor is not one this server made",
+                ));
+            }
+        },
+    };
+    let reset = |reason: &str| PullResponse::Reset {
+        reset: true,
+        reason: reason.to_string(),
+    };
+    {
+        let head = head(conn)?;
+        let (base, pos) = match &given {
+            None => (head, Pos::through(0)),
+            Some(c) => {
+                if c.db != db_id {
+                    return Ok(reset("the cursor is from another database"));
+                }
+                if c.scope != fingerprint {
+                    return Ok(reset("your user or scope changed"));
+                }
+                if c.pos.v > head || c.base > head {
+                    return Ok(reset("the cursor is ahead of this database"));
+                }
+                if c.base < pruned_through(conn)? {
+                    return Ok(reset(
+                        "the cursor is older than the deleted-row history kept",
+                    ));
+                }
+                if c.pos.t.is_empty() && c.pos.v == head && c.base == head {
+                    // Caught up and nothing committed since: nothing to read. (Every write
+                    // to synced data, tombstones and scope events included, bumps the head.)
+                    return Ok(PullResponse::Changes {
+                        changes: Vec::new(),
+                        cursor: c.encode(key),
+                        has_more: false,
+                        last_mutation_seq: last_mutation_seq(conn, &me.device_pk, head)?,
+                    });
+                }
+                (c.base, c.pos.clone())
+            }
+        };
+        let n = req.limit + 1;
+        let mut all = Vec::new();
+        all.extend(page_assignments(conn, &who, &pos, head, n)?);
+        all.extend(page_templates(conn, &who, &pos, head, n)?);
+        all.extend(page_codes(conn, &who, &pos, head, n)?);
+        all.extend(page_equipment(conn, &who, &pos, head, n)?);
+        all.extend(page_hazards(conn, &who, &pos, head, n)?);
+        all.extend(page_units(conn, &who, &pos, head, n)?);
+        all.extend(page_users(conn, &who, &pos, head, n)?);
+        if given.is_some() || pos.v > 0 {
+            // An initial sync holds no tombstones and needs no scope events: everything in
+            // scope through `base` comes whole. Later pages of it, and every later pull, do.
+            all.extend(tombstones(conn, &who, base, &pos, head)?);
+            all.extend(scope_changes(conn, &who, base, &pos, head)?);
+        }
+        // Order, drop what is not after the position, and one change per (at, table, id).
+        let mut ordered: BTreeMap<(i64, &'static str, String), Change> = BTreeMap::new();
+        for c in all {
+            if pos.before(c.at, c.table, &c.id) {
+                ordered.entry((c.at, c.table, c.id.clone())).or_insert(c);
+            }
+        }
+        let has_more = ordered.len() as i64 > req.limit;
+        let changes: Vec<Change> = ordered.into_values().take(req.limit as usize).collect();
+        let (next, through) = match (has_more, changes.last()) {
+            (true, Some(last)) => (
+                Cursor {
+                    db: db_id.to_string(),
+                    scope: fingerprint.clone(),
+                    base,
+                    pos: Pos {
+                        v: last.at,
+                        t: last.table.to_string(),
+                        id: last.id.clone(),
+                    },
+                },
+                last.at - 1,
+            ),
+            _ => (
+                Cursor {
+                    db: db_id.to_string(),
+                    scope: fingerprint.clone(),
+                    base: head,
+                    pos: Pos::through(head),
+                },
+                head,
+            ),
+        };
+        let last_seq = last_mutation_seq(conn, &me.device_pk, through)?;
+        Ok(PullResponse::Changes {
+            changes,
+            cursor: next.encode(key),
+            has_more,
+            last_mutation_seq: last_seq,
+        })
+    }
+}
+
+pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult<PullResponse> {
+    if !(1..=MAX_LIMIT).contains(&req.limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let db_id = state.database_id.clone();
+    let key = state.cursor_key.clone();
+    state
+        .db
+        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req))
+        .await
+}
+
+/// A table's rows as (id, version).
+pub type TableVersions = (&'static str, Vec<(String, i64)>);
+
+/// (id, version) of every row in the caller's scope, per synced table.
+pub fn scope_versions(conn: &mut DbConn, who: &Who) -> QueryResult<Vec<TableVersions>> {
+    Ok(vec![
+        ("assignments", assignments_versions(conn, who)?),
+        ("checklist_templates", templates_versions(conn, who)?),
+        ("codes", codes_versions(conn, who)?),
+        ("equipment", equipment_versions(conn, who)?),
+        ("hazards", hazards_versions(conn, who)?),
+        ("units", units_versions(conn, who)?),
+        ("users", users_versions(conn, who)?),
+    ])
+}

@@ -1,0 +1,251 @@
+//! What a device holds (its scope), by role:
+//!
+//! - everyone: the code tables and checklist templates;
+//! - manager (and admin): everything of their region — users, units, equipment, hazards,
+//!   assignments (sealed ones as shells);
+//! - inspector: the registry of their region (units, equipment, hazards) and, outside it,
+//!   the units of their unsealed assignments with their equipment and hazards; the
+//!   assignments whose team they are on (sealed ones as shells); the inspectors and managers
+//!   of their region and their team-mates;
+//! - unit user: their unit, its equipment and hazards, and themselves; never an assignment.
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+
+use crate::auth::extractor::AuthUser;
+use crate::auth::region::Role;
+
+/// The synced tables, in pull order (the order of `table` within a version).
+pub const TABLES: [&str; 7] = [
+    "assignments",
+    "checklist_templates",
+    "codes",
+    "equipment",
+    "hazards",
+    "units",
+    "users",
+];
+
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// Managers and admins: a region (LIKE pattern).
+    Region {
+        like: String,
+        user: String,
+    },
+    Inspector {
+        like: String,
+        user: String,
+    },
+    Unit {
+        unit: String,
+        user: String,
+    },
+    /// A unit user without a unit: the code tables and themselves only.
+    Nobody {
+        user: String,
+    },
+}
+
+impl Who {
+    pub fn of(me: &AuthUser) -> Who {
+        let user = me.id.clone();
+        match me.role {
+            Role::Admin | Role::Manager => Who::Region {
+                like: me.region.like_pattern(),
+                user,
+            },
+            Role::Inspector => Who::Inspector {
+                like: me.region.like_pattern(),
+                user,
+            },
+            Role::Unit => match &me.unit_id {
+                Some(u) => Who::Unit {
+                    unit: u.clone(),
+                    user,
+                },
+                None => Who::Nobody { user },
+            },
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        match self {
+            Who::Region { user, .. }
+            | Who::Inspector { user, .. }
+            | Who::Unit { user, .. }
+            | Who::Nobody { user } => user,
+        }
+    }
+
+    /// The region pattern, for roles that have one.
+    pub fn region_like(&self) -> Option<&str> {
+        match self {
+            Who::Region { like, .. } | Who::Inspector { like, .. } => Some(like),
+            _ => None,
+        }
+    }
+
+    /// Does this region code fall in the caller's region?
+    pub fn covers(&self, region: &str) -> bool {
+        self.region_like()
+            .is_some_and(|like| region.starts_with(like.trim_end_matches('%')))
+    }
+
+    /// What the cursor remembers of the scope: a change resets the device.
+    pub fn fingerprint(&self, me: &AuthUser) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            me.id,
+            me.role,
+            me.region,
+            me.unit_id.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// SQL pieces of the scope, per table, as boxed filters.
+pub mod filters {
+    use super::*;
+    use crate::db::DbConn;
+    use crate::db::schema::{
+        assignment_members, assignments, checklist_templates, codes, equipment, hazards, units,
+        users,
+    };
+
+    type Backend = <DbConn as diesel::Connection>::Backend;
+
+    /// The units of the inspector's unsealed assignments.
+    fn my_units(user: &str) -> _MyUnits<'_> {
+        assignments::table
+            .inner_join(assignment_members::table)
+            .filter(assignment_members::user_id.eq(user))
+            .filter(assignments::sealed.eq(false))
+            .select(assignments::unit_id)
+    }
+
+    type _MyUnits<'a> = diesel::dsl::Select<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                diesel::dsl::InnerJoin<assignments::table, assignment_members::table>,
+                diesel::dsl::Eq<assignment_members::user_id, &'a str>,
+            >,
+            diesel::dsl::Eq<assignments::sealed, bool>,
+        >,
+        assignments::unit_id,
+    >;
+
+    pub fn units<'a>(
+        who: &'a Who,
+    ) -> Box<dyn BoxableExpression<units::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        match who {
+            Who::Region { like, .. } => Box::new(units::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                units::region_code
+                    .like(like.as_str())
+                    .or(units::id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(units::id.eq(unit.as_str())),
+            Who::Nobody { .. } => Box::new(units::id.eq("").and(units::id.ne(""))),
+        }
+    }
+
+    pub fn equipment<'a>(
+        who: &'a Who,
+    ) -> Box<dyn BoxableExpression<equipment::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        match who {
+            Who::Region { like, .. } => Box::new(equipment::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                equipment::region_code
+                    .like(like.as_str())
+                    .or(equipment::unit_id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(equipment::unit_id.eq(unit.as_str())),
+            Who::Nobody { .. } => Box::new(equipment::id.eq("").and(equipment::id.ne(""))),
+        }
+    }
+
+    pub fn hazards<'a>(
+        who: &'a Who,
+    ) -> Box<dyn BoxableExpression<hazards::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        match who {
+            Who::Region { like, .. } => Box::new(hazards::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                hazards::region_code
+                    .like(like.as_str())
+                    .or(hazards::unit_id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(hazards::unit_id.eq(unit.as_str())),
+            Who::Nobody { .. } => Box::new(hazards::id.eq("").and(hazards::id.ne(""))),
+        }
+    }
+
+    pub fn assignments<'a>(
+        who: &'a Who,
+    ) -> Box<
+        dyn BoxableExpression<assignments::table, Backend, SqlType = diesel::sql_types::Bool> + 'a,
+    > {
+        match who {
+            Who::Region { like, .. } => Box::new(assignments::region_code.like(like.as_str())),
+            Who::Inspector { user, .. } => Box::new(exists(
+                assignment_members::table
+                    .filter(assignment_members::assignment_id.eq(assignments::id))
+                    .filter(assignment_members::user_id.eq(user.as_str())),
+            )),
+            Who::Unit { .. } | Who::Nobody { .. } => {
+                Box::new(assignments::id.eq("").and(assignments::id.ne("")))
+            }
+        }
+    }
+
+    pub fn users<'a>(
+        who: &'a Who,
+    ) -> Box<dyn BoxableExpression<users::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        match who {
+            Who::Region { like, .. } => Box::new(users::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => {
+                let mine = diesel::alias!(assignment_members as mine);
+                let mates = assignment_members::table
+                    .filter(
+                        assignment_members::assignment_id.eq_any(
+                            mine.filter(mine.field(assignment_members::user_id).eq(user.as_str()))
+                                .select(mine.field(assignment_members::assignment_id)),
+                        ),
+                    )
+                    .select(assignment_members::user_id);
+                Box::new(
+                    users::region_code
+                        .like(like.as_str())
+                        .and(users::role.eq_any(["inspector", "manager"]))
+                        .or(users::id.eq_any(mates))
+                        .or(users::id.eq(user.as_str())),
+                )
+            }
+            Who::Unit { user, .. } | Who::Nobody { user } => Box::new(users::id.eq(user.as_str())),
+        }
+    }
+
+    /// Tables everyone holds whole.
+    pub fn codes<'a>(
+        _: &'a Who,
+    ) -> Box<dyn BoxableExpression<codes::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        Box::new(codes::id.ne(""))
+    }
+
+    pub fn checklist_templates<'a>(
+        _: &'a Who,
+    ) -> Box<
+        dyn BoxableExpression<
+                checklist_templates::table,
+                Backend,
+                SqlType = diesel::sql_types::Bool,
+            > + 'a,
+    > {
+        Box::new(checklist_templates::id.ne(""))
+    }
+}

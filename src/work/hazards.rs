@@ -1,0 +1,445 @@
+//! Hazards (隐患): reported by inspectors, managers and unit users, through sync push
+//! (`hazard.report`) and read over REST. The lifecycle beyond reporting is built on this.
+
+use chrono::NaiveDateTime;
+
+use super::queries::{self, HazardFilter, HazardRow};
+use super::types::{Hazard, ReportHazard};
+use crate::app::AppState;
+use crate::auth::extractor::AuthUser;
+use crate::auth::region::{RegionCode, Role};
+use crate::db::{DbConn, SyncTx};
+use crate::error::{ApiError, ApiResult};
+use crate::http::pagination::{Page, Paged};
+use crate::registry::facts;
+use crate::registry::queries as registry;
+use crate::registry::risk::RiskRules;
+use crate::validate;
+
+fn covers(me: &AuthUser, region: &str) -> bool {
+    RegionCode::parse(region).is_ok_and(|r| me.region.covers(&r))
+}
+
+/// Units an inspector works on outside their region: those of their unsealed assignments.
+fn assignment_units(conn: &mut DbConn, me: &AuthUser) -> diesel::QueryResult<Vec<String>> {
+    use crate::db::schema::{assignment_members, assignments};
+    use diesel::prelude::*;
+    assignments::table
+        .inner_join(assignment_members::table)
+        .filter(assignment_members::user_id.eq(&me.id))
+        .filter(assignments::sealed.eq(false))
+        .select(assignments::unit_id)
+        .distinct()
+        .load(conn)
+}
+
+/// May `me` see (and report on) this unit's hazards?
+fn unit_in_reach(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    unit_id: &str,
+    region: &str,
+) -> diesel::QueryResult<bool> {
+    Ok(match me.role {
+        Role::Admin => true,
+        Role::Manager => covers(me, region),
+        Role::Inspector => {
+            covers(me, region) || assignment_units(conn, me)?.iter().any(|u| u == unit_id)
+        }
+        Role::Unit => me.unit_id.as_deref() == Some(unit_id),
+    })
+}
+
+/// `hazard.report`, inside the caller's sync transaction.
+pub fn report_tx(
+    tx: &mut SyncTx<'_>,
+    me: &AuthUser,
+    args: ReportHazard,
+    now: NaiveDateTime,
+    rules: &RiskRules,
+) -> ApiResult<HazardRow> {
+    let id = validate::uuid("id", &args.id)?;
+    let unit_id = validate::uuid("unit_id", &args.unit_id)?;
+    let unit = registry::find_unit(tx.conn(), &unit_id)?;
+    let Some(unit) = unit else {
+        return Err(ApiError::invalid("unit_id", "no such unit"));
+    };
+    if !unit_in_reach(tx.conn(), me, &unit.id, &unit.region_code)? {
+        return Err(ApiError::invalid("unit_id", "no such unit"));
+    }
+    let equipment_id = match args.equipment_id.as_deref() {
+        None => None,
+        Some(e) => {
+            let e = validate::uuid("equipment_id", e)?;
+            match registry::find_equipment(tx.conn(), &e)? {
+                Some(row) if row.unit_id == unit.id => Some(e),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "equipment_id",
+                        "is not equipment of this unit",
+                    ));
+                }
+            }
+        }
+    };
+    let inspection_id = args
+        .inspection_id
+        .as_deref()
+        .map(|i| validate::uuid("inspection_id", i))
+        .transpose()?;
+    let item_code = args
+        .item_code
+        .as_deref()
+        .map(|c| validate::text("item_code", c, 32))
+        .transpose()?;
+    let description = validate::text("description", &args.description, 4000)?;
+    if !matches!(args.level.as_str(), "minor" | "general" | "major") {
+        return Err(ApiError::invalid(
+            "level",
+            "must be minor, general or major",
+        ));
+    }
+    if args.fixed_on_site && args.level != "minor" {
+        return Err(ApiError::invalid(
+            "fixed_on_site",
+            "only a minor hazard is fixed on the spot; general and major ones are rectified",
+        ));
+    }
+    if let Some(existing) = registry_hazard(tx.conn(), &id)? {
+        // The same id again (a device retrying outside the push log): same report, no-op.
+        if existing.reported_by == me.id && existing.unit_id == unit.id {
+            return Ok(existing);
+        }
+        return Err(ApiError::conflict(
+            "already_exists",
+            "a hazard with this id exists",
+        ));
+    }
+    let row = HazardRow {
+        id,
+        unit_id: unit.id.clone(),
+        equipment_id,
+        region_code: unit.region_code.clone(),
+        inspection_id,
+        item_code,
+        description,
+        state: if args.fixed_on_site {
+            "fixed_on_site"
+        } else {
+            "reported"
+        }
+        .into(),
+        level: args.level,
+        fixed_on_site: args.fixed_on_site,
+        deadline: args.deadline.map(|d| d.naive_utc()),
+        notice_no: None,
+        reported_by: me.id.clone(),
+        reported_at: now,
+        closed_at: None,
+        created_at: now,
+        updated_at: now,
+        version: tx.version(),
+        field_versions: "{}".into(),
+    };
+    queries::insert_hazard(tx, &row)?;
+    // The unit's risk facts count its open hazards.
+    facts::refresh_units(tx, std::slice::from_ref(&unit.id), now, rules)?;
+    Ok(row)
+}
+
+fn registry_hazard(conn: &mut DbConn, id: &str) -> diesel::QueryResult<Option<HazardRow>> {
+    queries::find_hazard(conn, id)
+}
+
+fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<HazardRow> {
+    let nf = || ApiError::not_found("hazard");
+    let id = validate::uuid("id", id).map_err(|_| nf())?;
+    let h = queries::find_hazard(conn, &id)?.ok_or_else(nf)?;
+    if unit_in_reach(conn, me, &h.unit_id, &h.region_code)? {
+        Ok(h)
+    } else {
+        Err(nf())
+    }
+}
+
+pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<Hazard> {
+    state
+        .db
+        .run(move |conn| load(conn, &me, &id).map(Hazard::from))
+        .await
+}
+
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub unit_id: Option<String>,
+    pub level: Option<String>,
+    pub state: Option<String>,
+}
+
+pub async fn list(
+    state: &AppState,
+    me: AuthUser,
+    q: ListQuery,
+    page: Page,
+) -> ApiResult<Paged<Hazard>> {
+    let mut f = HazardFilter {
+        level: q.level.filter(|s| !s.is_empty()),
+        state: q.state.filter(|s| !s.is_empty()),
+        unit_id: q
+            .unit_id
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(|u| validate::uuid("unit_id", u))
+            .transpose()?,
+        ..Default::default()
+    };
+    state
+        .db
+        .run(move |conn| {
+            match me.role {
+                Role::Admin | Role::Manager => f.region_like = Some(me.region.like_pattern()),
+                Role::Inspector => {
+                    // Their region, and the units of their assignments elsewhere.
+                    let extra = assignment_units(conn, &me)?;
+                    if extra.is_empty() {
+                        f.region_like = Some(me.region.like_pattern());
+                    } else {
+                        let mut rows = queries::list_hazards(
+                            conn,
+                            &HazardFilter {
+                                region_like: Some(me.region.like_pattern()),
+                                ..f.clone()
+                            },
+                            page.after(),
+                            page.fetch(),
+                        )?;
+                        rows.extend(queries::list_hazards(
+                            conn,
+                            &HazardFilter {
+                                unit_ids: Some(extra),
+                                ..f.clone()
+                            },
+                            page.after(),
+                            page.fetch(),
+                        )?);
+                        rows.sort_by(|a, b| a.id.cmp(&b.id));
+                        rows.dedup_by(|a, b| a.id == b.id);
+                        rows.truncate(page.fetch() as usize);
+                        return Ok(page
+                            .finish(rows.into_iter().map(Hazard::from).collect(), |h| {
+                                h.id.clone()
+                            }));
+                    }
+                }
+                Role::Unit => match me.unit_id.clone() {
+                    Some(u) => f.unit_ids = Some(vec![u]),
+                    None => {
+                        return Ok(Paged {
+                            items: Vec::new(),
+                            next: None,
+                        });
+                    }
+                },
+            }
+            let rows = queries::list_hazards(conn, &f, page.after(), page.fetch())?;
+            Ok(
+                page.finish(rows.into_iter().map(Hazard::from).collect(), |h| {
+                    h.id.clone()
+                }),
+            )
+        })
+        .await
+}
+
+/// Where a push mutation came from (for the conflict log).
+pub struct Origin<'a> {
+    pub device_pk: &'a str,
+    pub seq: i64,
+}
+
+/// `hazard.update`, inside the caller's sync transaction: field-by-field merge against the
+/// version the device saw. Answers `applied`, `merged` (the server had changed other fields)
+/// or `conflict` (a field changed on both sides; the losing value is kept in
+/// `sync_conflicts`).
+pub fn update_tx(
+    tx: &mut SyncTx<'_>,
+    me: &AuthUser,
+    origin: &Origin<'_>,
+    args: super::types::UpdateHazard,
+    now: NaiveDateTime,
+    rules: &RiskRules,
+) -> ApiResult<&'static str> {
+    use serde_json::{Value, json};
+    let id = validate::uuid("id", &args.id)?;
+    // A row the caller cannot see, or one deleted meanwhile: never brought back.
+    let current = load(tx.conn(), me, &id)?;
+    let manager = matches!(me.role, Role::Admin | Role::Manager);
+    if !manager && current.reported_by != me.id {
+        return Err(ApiError::forbidden(
+            "only its reporter and managers edit a hazard",
+        ));
+    }
+    let f = args.fields;
+    if !manager && (f.level.is_some() || f.deadline.is_some()) {
+        return Err(ApiError::forbidden(
+            "level and deadline are set by managers",
+        ));
+    }
+    if args.base_version < 1 || args.base_version > current.version {
+        return Err(ApiError::invalid(
+            "base_version",
+            "is not a version of this hazard",
+        ));
+    }
+    // Proposed values, validated, as JSON for comparison and the conflict log.
+    let mut proposed: Vec<(&'static str, Value, bool)> = Vec::new(); // (field, value, content?)
+    if let Some(d) = &f.description {
+        proposed.push((
+            "description",
+            json!(validate::text("description", d, 4000)?),
+            true,
+        ));
+    }
+    if let Some(c) = &f.item_code {
+        let v = c
+            .as_deref()
+            .map(|c| validate::text("item_code", c, 32))
+            .transpose()?;
+        proposed.push(("item_code", json!(v), true));
+    }
+    if let Some(e) = &f.equipment_id {
+        let v = match e.as_deref() {
+            None => None,
+            Some(e) => {
+                let e = validate::uuid("equipment_id", e)?;
+                match registry::find_equipment(tx.conn(), &e)? {
+                    Some(row) if row.unit_id == current.unit_id => Some(e),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "equipment_id",
+                            "is not equipment of this unit",
+                        ));
+                    }
+                }
+            }
+        };
+        proposed.push(("equipment_id", json!(v), true));
+    }
+    if let Some(l) = &f.level {
+        if !matches!(l.as_str(), "minor" | "general" | "major") {
+            return Err(ApiError::invalid(
+                "level",
+                "must be minor, general or major",
+            ));
+        }
+        if current.fixed_on_site && l != "minor" {
+            return Err(ApiError::invalid(
+                "level",
+                "a hazard fixed on the spot is minor; report a new hazard if it is not",
+            ));
+        }
+        proposed.push(("level", json!(l), false));
+    }
+    if let Some(d) = &f.deadline {
+        proposed.push((
+            "deadline",
+            json!(d.map(|d| crate::time::utc(d.naive_utc()))),
+            false,
+        ));
+    }
+    if proposed.is_empty() {
+        return Err(ApiError::invalid(
+            "fields",
+            "name at least one field to change",
+        ));
+    }
+    let current_value = |h: &HazardRow, field: &str| -> Value {
+        match field {
+            "description" => json!(h.description),
+            "item_code" => json!(h.item_code),
+            "equipment_id" => json!(h.equipment_id),
+            "level" => json!(h.level),
+            "deadline" => json!(h.deadline.map(crate::time::utc)),
+            _ => Value::Null,
+        }
+    };
+    let mut versions: serde_json::Map<String, Value> =
+        serde_json::from_str(&current.field_versions).unwrap_or_default();
+    let mut next = current.clone();
+    let mut conflicts = Vec::new();
+    for (field, value, content) in proposed {
+        let server_changed = versions
+            .get(field)
+            .and_then(Value::as_i64)
+            .is_some_and(|v| v > args.base_version);
+        let now_value = current_value(&current, field);
+        if now_value == value {
+            continue;
+        }
+        let apply = if server_changed {
+            // Both sides changed it: content goes to the last edit received; managers'
+            // fields stay as the server has them.
+            let (kept, lost, winner) = if content {
+                (value.clone(), now_value.clone(), "device")
+            } else {
+                (now_value.clone(), value.clone(), "server")
+            };
+            conflicts.push((field, kept, lost, winner));
+            content
+        } else {
+            true
+        };
+        if !apply {
+            continue;
+        }
+        match field {
+            "description" => next.description = value.as_str().unwrap_or_default().to_string(),
+            "item_code" => next.item_code = value.as_str().map(String::from),
+            "equipment_id" => next.equipment_id = value.as_str().map(String::from),
+            "level" => next.level = value.as_str().unwrap_or("general").to_string(),
+            "deadline" => {
+                next.deadline = match &f.deadline {
+                    Some(Some(d)) => Some(d.naive_utc()),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+        versions.insert(field.to_string(), json!(tx.version()));
+    }
+    if next != current {
+        next.field_versions = Value::Object(versions).to_string();
+        next.updated_at = now;
+        next.version = tx.version();
+        queries::update_hazard(tx, &next)?;
+        facts::refresh_units(tx, std::slice::from_ref(&next.unit_id), now, rules)?;
+    }
+    for (field, kept, lost, winner) in &conflicts {
+        queries::insert_conflict(
+            tx,
+            &queries::ConflictRow {
+                id: validate::new_id(),
+                table_name: "hazards".into(),
+                row_id: current.id.clone(),
+                field: (*field).into(),
+                kept_value: kept.to_string(),
+                lost_value: lost.to_string(),
+                winner: (*winner).into(),
+                user_id: me.id.clone(),
+                device_pk: origin.device_pk.into(),
+                mutation_seq: origin.seq,
+                base_version: args.base_version,
+                version: tx.version(),
+                region_code: current.region_code.clone(),
+                created_at: now,
+            },
+        )?;
+    }
+    Ok(if !conflicts.is_empty() {
+        "conflict"
+    } else if current.version > args.base_version {
+        "merged"
+    } else {
+        "applied"
+    })
+}
