@@ -158,7 +158,46 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
 /// Background jobs of this server, on its runtime. Each is safe with several app servers on
 /// one database (they claim their turn in the database) and idempotent.
 fn start_jobs(state: &web::Data<AppState>) {
-    let every = state.config.risk_refresh_interval_secs;
+    let c = &state.config;
+    spawn_periodic(
+        state,
+        c.sync_prune_interval_secs,
+        "sync prune",
+        |state, every| {
+            let keep = state.config.sync_tombstone_retention_days;
+            let now = state.clock.now();
+            Box::new(move |conn| {
+                crate::sync::prune::prune_job(conn, now, keep, every)
+                    .map(|p| p.map(|p| format!("{p:?}")))
+            })
+        },
+    );
+    spawn_periodic(
+        state,
+        c.risk_refresh_interval_secs,
+        "risk refresh",
+        |state, every| {
+            let now = state.clock.now();
+            let rules = crate::registry::risk::RiskRules::from_config(&state.config);
+            Box::new(move |conn| {
+                let rules = rules.map_err(ApiError::internal)?;
+                crate::registry::facts::refresh_job(conn, now, every, &rules)
+                    .map(|s| s.map(|s| format!("{s:?}")))
+            })
+        },
+    );
+}
+
+type JobRun = Box<dyn FnOnce(&mut crate::db::DbConn) -> Result<Option<String>, ApiError> + Send>;
+
+/// Runs `job` every `every` seconds (never when 0) on a blocking thread; it answers `None`
+/// when another app server has this interval's turn.
+fn spawn_periodic(
+    state: &web::Data<AppState>,
+    every: u64,
+    name: &'static str,
+    job: fn(&AppState, u64) -> JobRun,
+) {
     if every == 0 {
         return;
     }
@@ -168,28 +207,19 @@ fn start_jobs(state: &web::Data<AppState>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let rules = match crate::registry::risk::RiskRules::from_config(&state.config) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "risk refresh: bad rules");
-                    return;
-                }
-            };
-            let now = state.clock.now();
             let started = std::time::Instant::now();
-            let result = state
-                .db
-                .run(move |conn| crate::registry::facts::refresh_job(conn, now, every, &rules))
-                .await;
-            match result {
-                Ok(Some(s)) => tracing::info!(
-                    units_changed = s.units_changed,
-                    equipment_changed = s.equipment_changed,
+            let run = job(&state, every);
+            match state.db.run(run).await {
+                Ok(Some(summary)) => tracing::info!(
+                    job = name,
                     ms = started.elapsed().as_millis() as u64,
-                    "risk facts refreshed"
+                    %summary,
+                    "job done"
                 ),
-                Ok(None) => tracing::debug!("risk refresh: another server has this turn"),
-                Err(e) => tracing::warn!(error = %e, "risk refresh failed; retrying next interval"),
+                Ok(None) => tracing::debug!(job = name, "another server has this turn"),
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "job failed; retrying next interval")
+                }
             }
         }
     });

@@ -171,6 +171,10 @@ settings! {
         "Largest CSV registry import accepted (413 above); the file is spooled to the data directory, not held in memory.";
     import_max_row_errors: usize = 1000, "XUNCHA_IMPORT_MAX_ROW_ERRORS", false,
         "An import reports at most this many row errors (it is refused as a whole either way).";
+    sync_tombstone_retention_days: u64 = 180, "XUNCHA_SYNC_TOMBSTONE_RETENTION_DAYS", false,
+        "How long deleted rows (and scope changes) are remembered for devices that were offline; a device whose copy is older must resync from scratch. At least 180.";
+    sync_prune_interval_secs: u64 = 21600, "XUNCHA_SYNC_PRUNE_INTERVAL_SECS", false,
+        "How often the sync log is pruned (one app server per interval). 0: never.";
     risk_weights: String = crate::registry::risk::DEFAULT_WEIGHTS.into(), "XUNCHA_RISK_WEIGHTS", false,
         "Risk score weights, `flag=weight` comma-separated; a unit's or equipment's score is the sum of the weights of its flags. Flags not named weigh 0.";
     risk_old_elevator_years: u32 = 15, "XUNCHA_RISK_OLD_ELEVATOR_YEARS", false,
@@ -276,6 +280,20 @@ impl Config {
             100_000,
         )?;
         crate::registry::risk::RiskRules::from_config(self)?;
+        check_range(
+            "sync_tombstone_retention_days",
+            self.sync_tombstone_retention_days,
+            180,
+            36_500,
+        )?;
+        if self.sync_prune_interval_secs != 0 {
+            check_range(
+                "sync_prune_interval_secs",
+                self.sync_prune_interval_secs,
+                60,
+                7 * 86_400,
+            )?;
+        }
         if self.risk_refresh_interval_secs != 0 {
             check_range(
                 "risk_refresh_interval_secs",

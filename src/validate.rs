@@ -55,3 +55,27 @@ pub fn uuid(field: &str, value: &str) -> ApiResult<String> {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
 }
+
+/// Free text of several lines (descriptions, notes): like [`optional_text`], but line breaks
+/// and tabs are kept; other control characters are refused. `required` refuses empty.
+pub fn multiline(field: &str, value: &str, max: usize, required: bool) -> ApiResult<String> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(v.to_string())
+}

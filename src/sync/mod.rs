@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod conflicts;
 pub mod cursor;
+pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod routes;

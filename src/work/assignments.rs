@@ -224,7 +224,8 @@ pub async fn create(state: &AppState, me: AuthUser, req: NewAssignment) -> ApiRe
             let team = check_team(conn, &me, &req.kind, &req.team, &book)?;
             let (ws, we) = (req.window_start.naive_utc(), req.window_end.naive_utc());
             window(ws, we)?;
-            let notes = validate::optional_text("notes", req.notes.as_deref().unwrap_or(""), 2000)?;
+            let notes =
+                validate::multiline("notes", req.notes.as_deref().unwrap_or(""), 2000, false)?;
             let campaign_id = req
                 .campaign_id
                 .as_deref()
@@ -306,7 +307,7 @@ pub async fn update(
             next.window_start = ws;
             next.window_end = we;
             if let Some(n) = &p.notes {
-                next.notes = validate::optional_text("notes", n, 2000)?;
+                next.notes = validate::multiline("notes", n, 2000, false)?;
             }
             if next == current {
                 return Ok(Assignment::from(current));

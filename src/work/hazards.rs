@@ -92,7 +92,7 @@ pub fn report_tx(
         .as_deref()
         .map(|c| validate::text("item_code", c, 32))
         .transpose()?;
-    let description = validate::text("description", &args.description, 4000)?;
+    let description = validate::multiline("description", &args.description, 4000, true)?;
     if !matches!(args.level.as_str(), "minor" | "general" | "major") {
         return Err(ApiError::invalid(
             "level",
@@ -296,7 +296,7 @@ pub fn update_tx(
     if let Some(d) = &f.description {
         proposed.push((
             "description",
-            json!(validate::text("description", d, 4000)?),
+            json!(validate::multiline("description", d, 4000, true)?),
             true,
         ));
     }

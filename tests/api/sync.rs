@@ -29,6 +29,7 @@ crate::both_backends!(
     team_mates_arrive_and_leave_with_the_team,
     a_removed_team_mate_is_evicted,
     a_deleted_assignment_takes_what_it_brought,
+    pruned_history_resets_devices_older_than_it,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -220,6 +221,17 @@ async fn assign(app: &TestApp, token: &str, unit: &str, team: &[String]) -> Valu
     r.body
 }
 
+async fn delete_assignment(app: &TestApp, token: &str, id: &str) {
+    app.req(
+        Method::DELETE,
+        &format!("/api/v1/assignments/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+    .expect(204);
+}
+
 fn hazard(id: &str, unit: &str, level: &str) -> Value {
     json!({"id": id, "unit_id": unit, "description": "门锁回路短接", "level": level, "fixed_on_site": false})
 }
@@ -365,14 +377,7 @@ async fn a_paged_initial_sync_under_changes_converges(app: TestApp) {
                 .expect(200);
             }
             2 => {
-                app.req(
-                    Method::DELETE,
-                    &format!("/api/v1/assignments/{}", uid(&a1)),
-                    Some(&w.mgr),
-                    None,
-                )
-                .await
-                .expect(204);
+                delete_assignment(&app, &w.mgr, &uid(&a1)).await;
             }
             3 => {
                 app.post(
@@ -530,14 +535,7 @@ async fn deletes_reach_devices_as_tombstones_but_not_initial_syncs(app: TestApp)
     other.sync(&app, 100).await;
     assert!(ins.ids("assignments").contains(&uid(&a)));
     assert!(!other.ids("assignments").contains(&uid(&a)));
-    app.req(
-        Method::DELETE,
-        &format!("/api/v1/assignments/{}", uid(&a)),
-        Some(&w.mgr),
-        None,
-    )
-    .await
-    .expect(204);
+    delete_assignment(&app, &w.mgr, &uid(&a)).await;
     let del = ("assignments".to_string(), uid(&a), "delete".to_string());
     assert!(mgr.sync(&app, 100).await.contains(&del));
     assert!(ins.sync(&app, 100).await.contains(&del));
@@ -1012,7 +1010,10 @@ async fn concurrent_edits_merge_by_field_and_log_conflicts(app: TestApp) {
     let v1 = now["version"].as_i64().unwrap();
     // Same content field from the same base: the last received wins, the loser is logged.
     let r = mgr
-        .push(&app, update(2, v1, json!({"description": "经理的描述"})))
+        .push(
+            &app,
+            update(2, v1, json!({"description": "经理的描述\n第二行"})),
+        )
         .await;
     assert_eq!(r.body["results"][0]["status"], "applied");
     let r = ins
@@ -1020,6 +1021,10 @@ async fn concurrent_edits_merge_by_field_and_log_conflicts(app: TestApp) {
         .await;
     assert_eq!(r.body["results"][0]["status"], "conflict", "{}", r.text);
     assert_eq!(fetch(&app, &w.mgr, &h).await["description"], "检查员的描述");
+    let r = ins
+        .push(&app, update(4, v1, json!({"description": "bell\u{0007}"})))
+        .await;
+    assert_eq!(r.body["results"][0]["status"], "rejected", "{}", r.text);
     // A managers' field: the server's value stays.
     let admin = app.admin_token().await;
     app.create_user(&admin, "mgr-b", "manager", "330106").await;
@@ -1047,13 +1052,13 @@ async fn concurrent_edits_merge_by_field_and_log_conflicts(app: TestApp) {
     );
     // Inspectors may not set managers' fields; unknown or foreign rows are not created.
     let r = ins
-        .push(&app, update(4, v2, json!({"level": "minor"})))
+        .push(&app, update(5, v2, json!({"level": "minor"})))
         .await;
     assert_eq!(r.body["results"][0]["status"], "rejected");
     assert_eq!(r.body["results"][0]["error"]["code"], "forbidden");
     let ghost = uuid::Uuid::new_v4().to_string();
     let r = ins
-        .push(&app, json!([{"seq": 5, "name": "hazard.update", "args": {"id": ghost, "base_version": 1, "fields": {"description": "x"}}}]))
+        .push(&app, json!([{"seq": 6, "name": "hazard.update", "args": {"id": ghost, "base_version": 1, "fields": {"description": "x"}}}]))
         .await;
     assert_eq!(r.body["results"][0]["status"], "rejected");
     assert_eq!(r.body["results"][0]["error"]["code"], "not_found");
@@ -1066,7 +1071,10 @@ async fn concurrent_edits_merge_by_field_and_log_conflicts(app: TestApp) {
     let items = r.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{}", r.text);
     let desc = items.iter().find(|c| c["field"] == "description").unwrap();
-    assert_eq!(desc["lost_value"], "经理的描述");
+    assert_eq!(
+        desc["lost_value"], "经理的描述\n第二行",
+        "line breaks are kept"
+    );
     assert_eq!(desc["kept_value"], "检查员的描述");
     assert_eq!(desc["winner"], "device");
     let level = items.iter().find(|c| c["field"] == "level").unwrap();
@@ -1337,14 +1345,59 @@ async fn a_deleted_assignment_takes_what_it_brought(app: TestApp) {
     let mut dev = Device::new(&app, "ins1", "a-phone").await;
     dev.sync(&app, 100).await;
     assert!(dev.ids("units").contains(&w.unit_b));
-    app.req(
-        Method::DELETE,
-        &format!("/api/v1/assignments/{}", uid(&asg)),
-        Some(&w.city),
-        None,
-    )
-    .await
-    .expect(204);
+    delete_assignment(&app, &w.city, &uid(&asg)).await;
     dev.sync(&app, 100).await;
     assert_converged(&app, &dev, "ins1", "deleted").await;
+}
+
+async fn pruned_history_resets_devices_older_than_it(app: TestApp) {
+    let w = world(&app).await;
+    let a = assign(&app, &w.mgr, &w.unit_a, &[uid(&w.insp[0])]).await;
+    let mut old = Device::new(&app, "mgr", "old-phone").await;
+    old.sync(&app, 100).await;
+    delete_assignment(&app, &w.mgr, &uid(&a)).await;
+    // Half a year later the sync log is pruned: the delete is forgotten.
+    app.clock.advance(chrono::Duration::days(181));
+    let cfg = crate::common::test_config(&app.db);
+    let db = xuncha::db::Db::open(&cfg.db_target().unwrap(), cfg.pool_options()).unwrap();
+    let mut conn = db.get().unwrap();
+    let now = app.clock.now();
+    let p = xuncha::sync::prune::prune_job(&mut conn, now, 180, 3600)
+        .unwrap()
+        .expect("this server's turn");
+    assert!(p.tombstones >= 1 && p.through > 0, "{p:?}");
+    assert!(
+        xuncha::sync::prune::prune_job(&mut conn, now, 180, 3600)
+            .unwrap()
+            .is_none(),
+        "one server per interval"
+    );
+    assert_eq!(
+        xuncha::sync::prune::prune(&mut conn, now, 180)
+            .unwrap()
+            .tombstones,
+        0,
+        "idempotent"
+    );
+    // The device that slept through it must start over; it cannot miss the delete.
+    let token = app.token("mgr", PASSWORD).await;
+    let r = app
+        .get(
+            &format!("/api/v1/sync/pull?cursor={}", old.cursor.clone().unwrap()),
+            &token,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["reset"], true, "{}", r.text);
+    let mut fresh = Device::new(&app, "mgr", "new-phone").await;
+    fresh.sync(&app, 100).await;
+    assert!(!fresh.ids("assignments").contains(&uid(&a)));
+    // A device that synced after the pruned history is unaffected.
+    let r = app
+        .get(
+            &format!("/api/v1/sync/pull?cursor={}", fresh.cursor.clone().unwrap()),
+            &fresh.token,
+        )
+        .await;
+    assert_eq!(r.body["changes"], json!([]), "{}", r.text);
 }

@@ -177,6 +177,7 @@ pub fn test_config(db: &TestDb) -> Config {
         shutdown_timeout_secs: 0,
         // Tests run the job themselves when they test it.
         risk_refresh_interval_secs: 0,
+        sync_prune_interval_secs: 0,
         ..Config::default()
     }
 }
