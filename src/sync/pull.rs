@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 pub const DEFAULT_LIMIT: i64 = 1000;
 pub const MAX_LIMIT: i64 = 5000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Change {
     pub table: &'static str,
     pub op: &'static str,
@@ -34,7 +34,7 @@ pub struct Change {
     /// The row's own version (what a device keeps and checksums).
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub data: Option<Data>,
     /// Where the change stands in the order (the version of the event that caused it).
     #[serde(skip)]
     pub at: i64,
@@ -55,12 +55,22 @@ pub enum PullResponse {
     },
 }
 
-fn json<T: Serialize>(v: T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// A row as devices get it, serialised only when it is sent (a page reads more rows than it
+/// keeps: each table's next rows compete for the page's places).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Data {
+    Unit(Box<Unit>),
+    Equipment(Box<Equipment>),
+    Template(Box<Template>),
+    Assignment(Box<Assignment>),
+    Hazard(Box<Hazard>),
+    Code(Box<SyncCode>),
+    User(Box<SyncUser>),
 }
 
-#[derive(Serialize)]
-struct SyncCode {
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncCode {
     id: String,
     kind: String,
     code: String,
@@ -71,8 +81,8 @@ struct SyncCode {
     attrs: Value,
 }
 
-#[derive(Serialize)]
-struct SyncUser {
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncUser {
     id: String,
     display_name: String,
     role: String,
@@ -93,10 +103,10 @@ type CodeTuple = (
 );
 type UserTuple = (String, String, String, String, bool, i64);
 
-fn code_data(c: CodeTuple) -> (String, i64, Value) {
+fn code_data(c: CodeTuple) -> (String, i64, Data) {
     let (id, kind, code, parent, zh, en, sort_order, attrs, version) = c;
     let attrs = serde_json::from_str(&attrs).unwrap_or(Value::Null);
-    let v = json(SyncCode {
+    let v = Data::Code(Box::new(SyncCode {
         id: id.clone(),
         kind,
         code,
@@ -105,19 +115,19 @@ fn code_data(c: CodeTuple) -> (String, i64, Value) {
         en,
         sort_order,
         attrs,
-    });
+    }));
     (id, version, v)
 }
 
-fn user_data(u: UserTuple) -> (String, i64, Value) {
+fn user_data(u: UserTuple) -> (String, i64, Data) {
     let (id, display_name, role, region_code, active, version) = u;
-    let v = json(SyncUser {
+    let v = Data::User(Box::new(SyncUser {
         id: id.clone(),
         display_name,
         role,
         region_code,
         active,
-    });
+    }));
     (id, version, v)
 }
 
@@ -139,7 +149,8 @@ macro_rules! after_pos {
 /// of some ids are in scope (for exits).
 macro_rules! table_source {
     ($page:ident, $by_ids:ident, $in_scope:ident, $versions:ident, $name:literal, $t:ident,
-     $filter:expr, $select:expr, $row:ty, $data:expr) => {
+     $filter:expr,
+        $parts:expr, $select:expr, $row:ty, $data:expr) => {
         /// (id, version) of every row of the table in scope (for checksums).
         pub(super) fn $versions(conn: &mut DbConn, who: &Who) -> QueryResult<Vec<(String, i64)>> {
             $t::table
@@ -156,15 +167,18 @@ macro_rules! table_source {
             head: i64,
             n: i64,
         ) -> QueryResult<Vec<Change>> {
-            let q = $t::table
-                .into_boxed()
-                .filter($filter(who))
-                .filter($t::version.le(head))
-                .order(($t::version.asc(), $t::id.asc()))
-                .limit(n);
-            let q = after_pos!(q, $name, $t::version, $t::id, pos);
-            let rows: Vec<$row> = q.select($select).load(conn)?;
-            Ok(rows
+            let mut rows: Vec<$row> = Vec::new();
+            for part in $parts(who) {
+                let q = $t::table
+                    .into_boxed()
+                    .filter(part)
+                    .filter($t::version.le(head))
+                    .order(($t::version.asc(), $t::id.asc()))
+                    .limit(n);
+                let q = after_pos!(q, $name, $t::version, $t::id, pos);
+                rows.extend(q.select($select).load::<$row>(conn)?);
+            }
+            let mut out: Vec<Change> = rows
                 .into_iter()
                 .map(|r| {
                     let (id, version, data) = $data(r);
@@ -177,7 +191,12 @@ macro_rules! table_source {
                         at: version,
                     }
                 })
-                .collect())
+                .collect();
+            // A row in several parts comes once; the page needs the first `n` of the union.
+            out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            out.dedup_by(|a, b| a.id == b.id && a.at == b.at);
+            out.truncate(n as usize);
+            Ok(out)
         }
 
         fn $by_ids(
@@ -226,20 +245,36 @@ use crate::registry::types::{Equipment, Template, Unit};
 use crate::work::queries::{AssignmentRow, HazardRow};
 use crate::work::types::{Assignment, Hazard};
 
-fn unit_data(r: UnitRow) -> (String, i64, Value) {
-    (r.id.clone(), r.version, json(Unit::from(r)))
+fn unit_data(r: UnitRow) -> (String, i64, Data) {
+    (r.id.clone(), r.version, Data::Unit(Box::new(Unit::from(r))))
 }
-fn equipment_data(r: EquipmentRow) -> (String, i64, Value) {
-    (r.id.clone(), r.version, json(Equipment::from(r)))
+fn equipment_data(r: EquipmentRow) -> (String, i64, Data) {
+    (
+        r.id.clone(),
+        r.version,
+        Data::Equipment(Box::new(Equipment::from(r))),
+    )
 }
-fn template_data(r: TemplateRow) -> (String, i64, Value) {
-    (r.id.clone(), r.version, json(Template::from(r)))
+fn template_data(r: TemplateRow) -> (String, i64, Data) {
+    (
+        r.id.clone(),
+        r.version,
+        Data::Template(Box::new(Template::from(r))),
+    )
 }
-fn assignment_data(r: AssignmentRow) -> (String, i64, Value) {
-    (r.id.clone(), r.version, json(Assignment::from(r)))
+fn assignment_data(r: AssignmentRow) -> (String, i64, Data) {
+    (
+        r.id.clone(),
+        r.version,
+        Data::Assignment(Box::new(Assignment::from(r))),
+    )
 }
-fn hazard_data(r: HazardRow) -> (String, i64, Value) {
-    (r.id.clone(), r.version, json(Hazard::from(r)))
+fn hazard_data(r: HazardRow) -> (String, i64, Data) {
+    (
+        r.id.clone(),
+        r.version,
+        Data::Hazard(Box::new(Hazard::from(r))),
+    )
 }
 
 table_source!(
@@ -250,6 +285,7 @@ table_source!(
     "assignments",
     assignments,
     filters::assignments,
+    |w| filters::whole(filters::assignments(w)),
     AssignmentRow::as_select(),
     AssignmentRow,
     assignment_data
@@ -262,6 +298,7 @@ table_source!(
     "checklist_templates",
     checklist_templates,
     filters::checklist_templates,
+    |w| filters::whole(filters::checklist_templates(w)),
     TemplateRow::as_select(),
     TemplateRow,
     template_data
@@ -274,6 +311,7 @@ table_source!(
     "codes",
     codes,
     filters::codes,
+    |w| filters::whole(filters::codes(w)),
     (
         codes::id,
         codes::kind,
@@ -296,6 +334,7 @@ table_source!(
     "equipment",
     equipment,
     filters::equipment,
+    filters::equipment_parts,
     EquipmentRow::as_select(),
     EquipmentRow,
     equipment_data
@@ -308,6 +347,7 @@ table_source!(
     "hazards",
     hazards,
     filters::hazards,
+    filters::hazards_parts,
     HazardRow::as_select(),
     HazardRow,
     hazard_data
@@ -320,6 +360,7 @@ table_source!(
     "units",
     units,
     filters::units,
+    filters::units_parts,
     UnitRow::as_select(),
     UnitRow,
     unit_data
@@ -332,6 +373,7 @@ table_source!(
     "users",
     users,
     filters::users,
+    |w| filters::whole(filters::users(w)),
     (
         users::id,
         users::display_name,
@@ -661,13 +703,23 @@ pub fn pull_in_snapshot(
         };
         let n = req.limit + 1;
         let mut all = Vec::new();
+        let t0 = std::time::Instant::now();
+        let mut times = Vec::new();
         all.extend(page_assignments(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_templates(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_codes(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_equipment(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_hazards(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_units(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
         all.extend(page_users(conn, &who, &pos, head, n)?);
+        times.push(t0.elapsed().as_micros());
+        tracing::debug!(?times, "pull page reads (cumulative µs)");
         if given.is_some() || pos.v > 0 {
             // An initial sync holds no tombstones and needs no scope events: everything in
             // scope through `base` comes whole. Later pages of it, and every later pull, do.

@@ -135,6 +135,74 @@ pub mod filters {
         assignments::unit_id,
     >;
 
+    type Filter<'a, T> =
+        Box<dyn BoxableExpression<T, Backend, SqlType = diesel::sql_types::Bool> + 'a>;
+
+    /// The code after `prefix` in text order ("3301" -> "3302"): codes are digits.
+    fn next_prefix(prefix: &str) -> String {
+        let mut b = prefix.as_bytes().to_vec();
+        if let Some(last) = b.last_mut() {
+            *last = last.saturating_add(1);
+        }
+        String::from_utf8(b).unwrap_or_default()
+    }
+
+    /// "In the region" as a comparison an index serves (LIKE is not, on SQLite): equality
+    /// for a district, a range for a city or province, everything for the country.
+    macro_rules! region_pred {
+        ($col:expr, $like:expr) => {{
+            let prefix = $like.trim_end_matches('%');
+            let f: Filter<'a, _> = if prefix.len() == 6 {
+                Box::new($col.eq(prefix))
+            } else if prefix.is_empty() {
+                Box::new($col.ne(""))
+            } else {
+                Box::new($col.ge(prefix).and($col.lt(next_prefix(prefix))))
+            };
+            f
+        }};
+    }
+
+    /// The scope of the big tables as separate parts (their union is the scope), so that a
+    /// page reads each part in index order instead of filtering a walk of the whole table.
+    pub fn units_parts<'a>(who: &'a Who) -> Vec<Filter<'a, units::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(units::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(units::region_code, like),
+                Box::new(units::id.eq_any(my_units(user))),
+            ],
+            _ => vec![units(who)],
+        }
+    }
+
+    pub fn equipment_parts<'a>(who: &'a Who) -> Vec<Filter<'a, equipment::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(equipment::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(equipment::region_code, like),
+                Box::new(equipment::unit_id.eq_any(my_units(user))),
+            ],
+            _ => vec![equipment(who)],
+        }
+    }
+
+    pub fn hazards_parts<'a>(who: &'a Who) -> Vec<Filter<'a, hazards::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(hazards::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(hazards::region_code, like),
+                Box::new(hazards::unit_id.eq_any(my_units(user))),
+            ],
+            _ => vec![hazards(who)],
+        }
+    }
+
+    /// One part: the whole filter.
+    pub fn whole<'a, T: 'a>(f: Filter<'a, T>) -> Vec<Filter<'a, T>> {
+        vec![f]
+    }
+
     pub fn units<'a>(
         who: &'a Who,
     ) -> Box<dyn BoxableExpression<units::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>

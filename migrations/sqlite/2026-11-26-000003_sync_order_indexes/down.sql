@@ -1,0 +1,17 @@
+DROP INDEX units_region_version_idx;
+DROP INDEX equipment_region_version_idx;
+DROP INDEX hazards_region_version_idx;
+DROP INDEX users_version_id_idx;
+CREATE INDEX users_version_idx ON users (version);
+DROP INDEX codes_version_id_idx;
+CREATE INDEX codes_version_idx ON codes (version);
+DROP INDEX units_version_id_idx;
+CREATE INDEX units_version_idx ON units (version);
+DROP INDEX equipment_version_id_idx;
+CREATE INDEX equipment_version_idx ON equipment (version);
+DROP INDEX checklist_templates_version_id_idx;
+CREATE INDEX checklist_templates_version_idx ON checklist_templates (version);
+DROP INDEX hazards_version_id_idx;
+CREATE INDEX hazards_version_idx ON hazards (version);
+DROP INDEX assignments_version_id_idx;
+CREATE INDEX assignments_version_idx ON assignments (version);
