@@ -30,6 +30,7 @@ crate::both_backends!(
     a_removed_team_mate_is_evicted,
     a_deleted_assignment_takes_what_it_brought,
     pruned_history_resets_devices_older_than_it,
+    a_failure_inside_a_mutation_leaves_nothing_behind,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1400,4 +1401,79 @@ async fn pruned_history_resets_devices_older_than_it(app: TestApp) {
         )
         .await;
     assert_eq!(r.body["changes"], json!([]), "{}", r.text);
+}
+
+async fn a_failure_inside_a_mutation_leaves_nothing_behind(app: TestApp) {
+    let w = world(&app).await;
+    let dev = Device::new(&app, "ins1", "phone").await;
+    // Make the database fail the mutation's last write (its unit's risk facts), after the
+    // hazard row itself was written.
+    app.patch(
+        &format!("/api/v1/units/{}", w.unit_a),
+        &w.mgr,
+        json!({"contact_name": "boom"}),
+    )
+    .await
+    .expect(200);
+    let mut db = Direct::open(&app);
+    match app.backend {
+        Backend::Sqlite => db
+            .exec(
+                "CREATE TRIGGER boom BEFORE UPDATE ON units WHEN NEW.contact_name = 'boom' \
+                 AND NEW.open_hazards > 0 BEGIN SELECT RAISE(ABORT, 'boom'); END",
+            )
+            .unwrap(),
+        Backend::Postgres => {
+            db.exec(
+                "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.contact_name = 'boom' AND NEW.open_hazards > 0 THEN \
+                 RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql",
+            )
+            .unwrap();
+            db.exec(
+                "CREATE TRIGGER boom BEFORE UPDATE ON units FOR EACH ROW EXECUTE FUNCTION boom()",
+            )
+            .unwrap()
+        }
+    };
+    let version_before = db.count("SELECT seq AS n FROM sync_clock WHERE id = 1");
+    let h = uuid::Uuid::new_v4().to_string();
+    let r = dev
+        .push(
+            &app,
+            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&h, &w.unit_a, "general")}]),
+        )
+        .await;
+    assert_eq!(
+        r.status, 500,
+        "a storage failure stops the batch: {}",
+        r.text
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM hazards"),
+        0,
+        "no partial effects"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM sync_mutations"),
+        0,
+        "the sequence did not advance"
+    );
+    assert_eq!(
+        db.count("SELECT seq AS n FROM sync_clock WHERE id = 1"),
+        version_before,
+        "the clock bump was rolled back with it"
+    );
+    // Once the fault is gone, the device's retry applies it.
+    db.exec("DROP TRIGGER boom ON units")
+        .or_else(|_| db.exec("DROP TRIGGER boom"))
+        .unwrap();
+    let r = dev
+        .push(
+            &app,
+            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&h, &w.unit_a, "general")}]),
+        )
+        .await;
+    assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM hazards"), 1);
 }
