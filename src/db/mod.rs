@@ -153,8 +153,10 @@ impl ManageConnection for Manager {
                 let mut c = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 // diesel prepares and caches statements; after five runs PostgreSQL may switch
                 // to a generic plan made while a table was small (a sequential scan) and keep
-                // it as the table grows within a transaction: a 300,000-row import slowed
-                // quadratically (680 s). Custom plans see the table as it is.
+                // it while the table grows, until autovacuum analyses it: a 300,000-row import
+                // slowed quadratically (680 s), and a re-import right after one took ~3 s per
+                // 500-row lookup. Custom plans see the table as it is. The price, measured with
+                // scripts/bench.sh: GET /api/v1/me at ~9k instead of ~18k req/s on PostgreSQL.
                 c.batch_execute(
                     "SET TIME ZONE 'UTC'; SET application_name = 'xuncha'; \
                      SET plan_cache_mode = force_custom_plan;",
