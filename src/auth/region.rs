@@ -85,6 +85,11 @@ impl RegionCode {
         other.0.starts_with(self.prefix())
     }
 
+    /// Does this region include the stored region code `code`? (A malformed code: no.)
+    pub fn covers_code(&self, code: &str) -> bool {
+        RegionCode::parse(code).is_ok_and(|r| self.covers(&r))
+    }
+
     /// SQL `LIKE` pattern for the codes this region covers (codes are digits only, so no
     /// escaping is needed).
     pub fn like_pattern(&self) -> String {

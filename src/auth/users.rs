@@ -23,7 +23,7 @@ fn visible(me: &AuthUser, user: &UserRow) -> bool {
     if me.id == user.id || me.is(Role::Admin) {
         return true;
     }
-    me.is(Role::Manager) && RegionCode::parse(&user.region_code).is_ok_and(|r| me.region.covers(&r))
+    me.is(Role::Manager) && me.region.covers_code(&user.region_code)
 }
 
 /// May `me` change `user` (beyond their own display name and password)?

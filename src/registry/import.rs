@@ -212,7 +212,7 @@ pub struct Importer {
 impl Importer {
     /// Is `region` (a stored region code) within the importer's region?
     fn covers(&self, region: &str) -> bool {
-        RegionCode::parse(region).is_ok_and(|r| self.region.covers(&r))
+        self.region.covers_code(region)
     }
 
     pub fn from_user(me: &AuthUser) -> ApiResult<Importer> {

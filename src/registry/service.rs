@@ -28,9 +28,7 @@ use crate::validate;
 fn reads_region(me: &AuthUser, region: &str) -> bool {
     match me.role {
         Role::Admin => true,
-        Role::Manager | Role::Inspector => {
-            RegionCode::parse(region).is_ok_and(|r| me.region.covers(&r))
-        }
+        Role::Manager | Role::Inspector => me.region.covers_code(region),
         Role::Unit => false,
     }
 }
@@ -46,7 +44,7 @@ pub fn equipment_visible(me: &AuthUser, e: &EquipmentRow) -> bool {
 fn manages_region(me: &AuthUser, region: &str) -> bool {
     match me.role {
         Role::Admin => true,
-        Role::Manager => RegionCode::parse(region).is_ok_and(|r| me.region.covers(&r)),
+        Role::Manager => me.region.covers_code(region),
         _ => false,
     }
 }

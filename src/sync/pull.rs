@@ -703,23 +703,13 @@ pub fn pull_in_snapshot(
         };
         let n = req.limit + 1;
         let mut all = Vec::new();
-        let t0 = std::time::Instant::now();
-        let mut times = Vec::new();
         all.extend(page_assignments(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_templates(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_codes(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_equipment(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_hazards(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_units(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
         all.extend(page_users(conn, &who, &pos, head, n)?);
-        times.push(t0.elapsed().as_micros());
-        tracing::debug!(?times, "pull page reads (cumulative µs)");
         if given.is_some() || pos.v > 0 {
             // An initial sync holds no tombstones and needs no scope events: everything in
             // scope through `base` comes whole. Later pages of it, and every later pull, do.

@@ -116,7 +116,7 @@ pub mod filters {
     type Backend = <DbConn as diesel::Connection>::Backend;
 
     /// The units of the inspector's unsealed assignments.
-    fn my_units(user: &str) -> _MyUnits<'_> {
+    pub fn my_units(user: &str) -> MyUnits<'_> {
         assignments::table
             .inner_join(assignment_members::table)
             .filter(assignment_members::user_id.eq(user))
@@ -124,7 +124,7 @@ pub mod filters {
             .select(assignments::unit_id)
     }
 
-    type _MyUnits<'a> = diesel::dsl::Select<
+    pub type MyUnits<'a> = diesel::dsl::Select<
         diesel::dsl::Filter<
             diesel::dsl::Filter<
                 diesel::dsl::InnerJoin<assignments::table, assignment_members::table>,

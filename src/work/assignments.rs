@@ -12,7 +12,7 @@ use super::types::{Assignment, AssignmentPatch, NewAssignment};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
 use crate::auth::queries as users;
-use crate::auth::region::{RegionCode, Role};
+use crate::auth::region::Role;
 use crate::db::{DbConn, ScopeKey, SyncTx, sync_tx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
@@ -23,15 +23,11 @@ use crate::validate;
 const MAX_TEAM: usize = 20;
 const MAX_EQUIPMENT: usize = 500;
 
-fn covers(me: &AuthUser, region: &str) -> bool {
-    RegionCode::parse(region).is_ok_and(|r| me.region.covers(&r))
-}
-
 /// May `me` read this assignment (as a shell when sealed)?
 pub fn visible(me: &AuthUser, a: &AssignmentRow) -> bool {
     match me.role {
         Role::Admin => true,
-        Role::Manager => covers(me, &a.region_code),
+        Role::Manager => me.region.covers_code(&a.region_code),
         Role::Inspector => team_of(a).contains(&me.id),
         Role::Unit => false,
     }
@@ -83,9 +79,9 @@ fn check_team(
     }
     for id in &ids {
         let u = users::find_user(conn, id)?;
-        let ok = u
-            .as_ref()
-            .is_some_and(|u| u.role == "inspector" && u.active && covers(me, &u.region_code));
+        let ok = u.as_ref().is_some_and(|u| {
+            u.role == "inspector" && u.active && me.region.covers_code(&u.region_code)
+        });
         if !ok {
             return Err(ApiError::invalid(
                 "team",
@@ -201,7 +197,7 @@ pub async fn create(state: &AppState, me: AuthUser, req: NewAssignment) -> ApiRe
             }
             let unit_id = validate::uuid("unit_id", &req.unit_id)?;
             let unit = registry::find_unit(conn, &unit_id)?
-                .filter(|u| covers(&me, &u.region_code))
+                .filter(|u| me.region.covers_code(&u.region_code))
                 .ok_or_else(|| ApiError::invalid("unit_id", "no such unit in your region"))?;
             let mut equipment = BTreeSet::new();
             if req.equipment_ids.len() > MAX_EQUIPMENT {

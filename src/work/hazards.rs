@@ -7,7 +7,7 @@ use super::queries::{self, HazardFilter, HazardRow};
 use super::types::{Hazard, ReportHazard};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
-use crate::auth::region::{RegionCode, Role};
+use crate::auth::region::Role;
 use crate::db::{DbConn, SyncTx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
@@ -16,21 +16,11 @@ use crate::registry::queries as registry;
 use crate::registry::risk::RiskRules;
 use crate::validate;
 
-fn covers(me: &AuthUser, region: &str) -> bool {
-    RegionCode::parse(region).is_ok_and(|r| me.region.covers(&r))
-}
-
-/// Units an inspector works on outside their region: those of their unsealed assignments.
+/// Units an inspector works on outside their region: those of their unsealed assignments
+/// (the same set the sync scope uses).
 fn assignment_units(conn: &mut DbConn, me: &AuthUser) -> diesel::QueryResult<Vec<String>> {
-    use crate::db::schema::{assignment_members, assignments};
     use diesel::prelude::*;
-    assignments::table
-        .inner_join(assignment_members::table)
-        .filter(assignment_members::user_id.eq(&me.id))
-        .filter(assignments::sealed.eq(false))
-        .select(assignments::unit_id)
-        .distinct()
-        .load(conn)
+    crate::sync::scope::filters::my_units(&me.id).load(conn)
 }
 
 /// May `me` see (and report on) this unit's hazards?
@@ -42,9 +32,10 @@ fn unit_in_reach(
 ) -> diesel::QueryResult<bool> {
     Ok(match me.role {
         Role::Admin => true,
-        Role::Manager => covers(me, region),
+        Role::Manager => me.region.covers_code(region),
         Role::Inspector => {
-            covers(me, region) || assignment_units(conn, me)?.iter().any(|u| u == unit_id)
+            me.region.covers_code(region)
+                || assignment_units(conn, me)?.iter().any(|u| u == unit_id)
         }
         Role::Unit => me.unit_id.as_deref() == Some(unit_id),
     })
@@ -105,7 +96,7 @@ pub fn report_tx(
             "only a minor hazard is fixed on the spot; general and major ones are rectified",
         ));
     }
-    if let Some(existing) = registry_hazard(tx.conn(), &id)? {
+    if let Some(existing) = queries::find_hazard(tx.conn(), &id)? {
         // The same id again (a device retrying outside the push log): same report, no-op.
         if existing.reported_by == me.id && existing.unit_id == unit.id {
             return Ok(existing);
@@ -147,10 +138,6 @@ pub fn report_tx(
     Ok(row)
 }
 
-fn registry_hazard(conn: &mut DbConn, id: &str) -> diesel::QueryResult<Option<HazardRow>> {
-    queries::find_hazard(conn, id)
-}
-
 fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<HazardRow> {
     let nf = || ApiError::not_found("hazard");
     let id = validate::uuid("id", id).map_err(|_| nf())?;
@@ -182,7 +169,7 @@ pub async fn list(
     q: ListQuery,
     page: Page,
 ) -> ApiResult<Paged<Hazard>> {
-    let mut f = HazardFilter {
+    let f = HazardFilter {
         level: q.level.filter(|s| !s.is_empty()),
         state: q.state.filter(|s| !s.is_empty()),
         unit_id: q
@@ -191,57 +178,14 @@ pub async fn list(
             .filter(|u| !u.is_empty())
             .map(|u| validate::uuid("unit_id", u))
             .transpose()?,
-        ..Default::default()
     };
+    // Who sees which hazards is the sync scope: the same filter serves REST and pull.
+    let who = crate::sync::scope::Who::of(&me);
     state
         .db
         .run(move |conn| {
-            match me.role {
-                Role::Admin | Role::Manager => f.region_like = Some(me.region.like_pattern()),
-                Role::Inspector => {
-                    // Their region, and the units of their assignments elsewhere.
-                    let extra = assignment_units(conn, &me)?;
-                    if extra.is_empty() {
-                        f.region_like = Some(me.region.like_pattern());
-                    } else {
-                        let mut rows = queries::list_hazards(
-                            conn,
-                            &HazardFilter {
-                                region_like: Some(me.region.like_pattern()),
-                                ..f.clone()
-                            },
-                            page.after(),
-                            page.fetch(),
-                        )?;
-                        rows.extend(queries::list_hazards(
-                            conn,
-                            &HazardFilter {
-                                unit_ids: Some(extra),
-                                ..f.clone()
-                            },
-                            page.after(),
-                            page.fetch(),
-                        )?);
-                        rows.sort_by(|a, b| a.id.cmp(&b.id));
-                        rows.dedup_by(|a, b| a.id == b.id);
-                        rows.truncate(page.fetch() as usize);
-                        return Ok(page
-                            .finish(rows.into_iter().map(Hazard::from).collect(), |h| {
-                                h.id.clone()
-                            }));
-                    }
-                }
-                Role::Unit => match me.unit_id.clone() {
-                    Some(u) => f.unit_ids = Some(vec![u]),
-                    None => {
-                        return Ok(Paged {
-                            items: Vec::new(),
-                            next: None,
-                        });
-                    }
-                },
-            }
-            let rows = queries::list_hazards(conn, &f, page.after(), page.fetch())?;
+            let scope = crate::sync::scope::filters::hazards(&who);
+            let rows = queries::list_hazards(conn, scope, &f, page.after(), page.fetch())?;
             Ok(
                 page.finish(rows.into_iter().map(Hazard::from).collect(), |h| {
                     h.id.clone()

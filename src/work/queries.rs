@@ -182,15 +182,21 @@ pub fn update_hazard(tx: &mut SyncTx<'_>, row: &HazardRow) -> QueryResult<()> {
 
 #[derive(Debug, Default, Clone)]
 pub struct HazardFilter {
-    pub region_like: Option<String>,
-    pub unit_ids: Option<Vec<String>>,
     pub unit_id: Option<String>,
     pub level: Option<String>,
     pub state: Option<String>,
 }
 
+/// Hazards within `scope` (the caller's, from the sync scope) matching `f`, by id.
 pub fn list_hazards(
     conn: &mut DbConn,
+    scope: Box<
+        dyn BoxableExpression<
+                hazards::table,
+                <DbConn as diesel::Connection>::Backend,
+                SqlType = diesel::sql_types::Bool,
+            > + '_,
+    >,
     f: &HazardFilter,
     after: Option<&str>,
     limit: i64,
@@ -199,13 +205,8 @@ pub fn list_hazards(
         .select(HazardRow::as_select())
         .order(hazards::id.asc())
         .limit(limit)
-        .into_boxed();
-    if let Some(r) = &f.region_like {
-        q = q.filter(hazards::region_code.like(r));
-    }
-    if let Some(u) = &f.unit_ids {
-        q = q.filter(hazards::unit_id.eq_any(u));
-    }
+        .into_boxed()
+        .filter(scope);
     if let Some(u) = &f.unit_id {
         q = q.filter(hazards::unit_id.eq(u));
     }

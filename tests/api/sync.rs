@@ -31,6 +31,7 @@ crate::both_backends!(
     a_deleted_assignment_takes_what_it_brought,
     pruned_history_resets_devices_older_than_it,
     a_failure_inside_a_mutation_leaves_nothing_behind,
+    hazard_lists_follow_the_sync_scope,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1476,4 +1477,84 @@ async fn a_failure_inside_a_mutation_leaves_nothing_behind(app: TestApp) {
         .await;
     assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM hazards"), 1);
+}
+
+async fn hazard_lists_follow_the_sync_scope(app: TestApp) {
+    let w = world(&app).await;
+    let admin = app.admin_token().await;
+    app.post(
+        "/api/v1/users",
+        &admin,
+        json!({"username": "unit1", "password": PASSWORD, "display_name": "单位用户",
+               "role": "unit", "region_code": "330106", "unit_id": w.unit_a}),
+    )
+    .await
+    .expect(201);
+    let city = Device::new(&app, "city", "city-phone").await;
+    let (ha, hb) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    city.push(
+        &app,
+        json!([
+            {"seq": 1, "name": "hazard.report", "args": hazard(&ha, &w.unit_a, "general")},
+            {"seq": 2, "name": "hazard.report", "args": hazard(&hb, &w.unit_b, "major")},
+        ]),
+    )
+    .await
+    .expect(200);
+    let ids = |r: &Resp| -> BTreeSet<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list = |token: String| {
+        let app = &app;
+        async move { app.get("/api/v1/hazards", &token).await }
+    };
+    assert_eq!(
+        ids(&list(w.city.clone()).await),
+        BTreeSet::from([ha.clone(), hb.clone()])
+    );
+    assert_eq!(
+        ids(&list(w.mgr.clone()).await),
+        BTreeSet::from([ha.clone()])
+    );
+    let unit = app.token("unit1", PASSWORD).await;
+    assert_eq!(ids(&list(unit).await), BTreeSet::from([ha.clone()]));
+    // An inspector of 330106 sees their district, and unit_b once assigned to it.
+    let ins1 = app.token("ins1", PASSWORD).await;
+    assert_eq!(ids(&list(ins1.clone()).await), BTreeSet::from([ha.clone()]));
+    app.get(&format!("/api/v1/hazards/{hb}"), &ins1)
+        .await
+        .expect_error(404, "not_found");
+    assign(&app, &w.city, &w.unit_b, &[uid(&w.insp[0])]).await;
+    assert_eq!(
+        ids(&list(ins1.clone()).await),
+        BTreeSet::from([ha.clone(), hb.clone()])
+    );
+    app.get(&format!("/api/v1/hazards/{hb}"), &ins1)
+        .await
+        .expect(200);
+    // Filters and pages.
+    let r = app.get("/api/v1/hazards?level=major", &w.city).await;
+    assert_eq!(ids(&r), BTreeSet::from([hb.clone()]));
+    let r = app
+        .get(&format!("/api/v1/hazards?unit_id={}", w.unit_a), &w.city)
+        .await;
+    assert_eq!(ids(&r), BTreeSet::from([ha.clone()]));
+    let first = app.get("/api/v1/hazards?limit=1", &w.city).await;
+    let next = first.body["next"].as_str().unwrap().to_string();
+    let second = app
+        .get(&format!("/api/v1/hazards?limit=1&after={next}"), &w.city)
+        .await;
+    assert_eq!(
+        ids(&first).union(&ids(&second)).count(),
+        2,
+        "two pages, each hazard once"
+    );
 }
