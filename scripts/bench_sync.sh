@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in -h|--help) sed -n '2,20p' scripts/bench_sync.py; exit 0 ;; esac
-command -v wrk >/dev/null || { echo "bench_sync.sh: wrk is required (apt-get install -y wrk)" >&2; exit 2; }
+if ! command -v wrk >/dev/null; then
+  echo "== wrk not found: installing it with apt-get" >&2
+  { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; } >/dev/null || { echo "bench_sync.sh: could not install wrk" >&2; exit 2; }
+fi
 cargo build --release >/dev/null 2>&1 || cargo build --release
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "xuncha: $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(git status --porcelain 2>/dev/null | wc -l) changed paths)"

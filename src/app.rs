@@ -30,6 +30,10 @@ pub struct AppState {
     pub database_id: Arc<String>,
     /// Signs sync cursors (HMAC), shared by every server on the database.
     pub cursor_key: Arc<Vec<u8>>,
+    /// Verified sessions (see `auth::cache`).
+    pub sessions: Arc<crate::auth::cache::SessionCache>,
+    /// `last_mutation_seq` of caught-up devices (see `sync::caught_up`).
+    pub caught_up: Arc<crate::sync::caught_up::CaughtUp>,
 }
 
 /// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
@@ -142,6 +146,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         clock.now(),
     )?;
     drop(conn);
+    let auth_cache = Duration::from_secs(config.auth_cache_secs);
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),
@@ -151,6 +156,8 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         clock,
         database_id: Arc::new(database_id),
         cursor_key: Arc::new(cursor_key.into_bytes()),
+        sessions: Arc::new(crate::auth::cache::SessionCache::new(auth_cache)),
+        caught_up: Arc::default(),
     };
     Ok((state, admin_password))
 }
@@ -159,6 +166,20 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
 /// one database (they claim their turn in the database) and idempotent.
 fn start_jobs(state: &web::Data<AppState>) {
     let c = &state.config;
+    if c.cluster_poll_ms != 0 {
+        let state = state.clone();
+        let every = Duration::from_millis(c.cluster_poll_ms);
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.db.poll_watch().await {
+                    tracing::debug!(error = %e, "cluster poll failed; retrying");
+                }
+            }
+        });
+    }
     spawn_periodic(
         state,
         c.sync_prune_interval_secs,

@@ -159,6 +159,10 @@ settings! {
         "Window over which failed logins are counted.";
     login_lockout_secs: u64 = 300, "XUNCHA_LOGIN_LOCKOUT_SECS", false,
         "How long a throttled account or address must wait (answered as 429 with Retry-After).";
+    auth_cache_secs: u64 = 30, "XUNCHA_AUTH_CACHE_SECS", false,
+        "How long a verified device session is trusted without reading it again. Revocations through this server apply at once, those through other servers or the CLI within `cluster_poll_ms`. 0: read the session on every request.";
+    cluster_poll_ms: u64 = 200, "XUNCHA_CLUSTER_POLL_MS", false,
+        "How often this server reads what other servers (or the CLI) changed: the sync head, so that pulls of caught-up devices need no query, and session revocations. 0: never (a single server; CLI revocations then apply after `auth_cache_secs`).";
     max_json_body_bytes: usize = 1_048_576, "XUNCHA_MAX_JSON_BODY_BYTES", false,
         "Largest JSON request body accepted (413 above).";
     compress_min_bytes: usize = 1400, "XUNCHA_COMPRESS_MIN_BYTES", false,
@@ -286,6 +290,10 @@ impl Config {
             180,
             36_500,
         )?;
+        check_range("auth_cache_secs", self.auth_cache_secs, 0, 3600)?;
+        if self.cluster_poll_ms != 0 {
+            check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;
+        }
         if self.sync_prune_interval_secs != 0 {
             check_range(
                 "sync_prune_interval_secs",

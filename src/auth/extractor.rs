@@ -1,6 +1,7 @@
 //! The authenticated caller: a valid access token whose device session is live and whose user
-//! is active. Revocation takes effect at once: every request looks the session up by primary
-//! key (one indexed read, joined with the user the handler needs anyway).
+//! is active. The session is read by primary key (one indexed read, joined with the user the
+//! handler needs anyway) unless [`SessionCache`](super::cache::SessionCache) holds it; a
+//! revocation makes every cached entry stale at once on the server that made it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,6 +65,17 @@ impl FromRequest for AuthUser {
             let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
             let now = state.clock.now();
             let claims = state.tokens.verify(&token?, now.and_utc().timestamp())?;
+            let epoch = state.db.watch().auth_epoch();
+            if let Some(user) = state.sessions.get(&claims.sid, now, epoch) {
+                if user.id != claims.sub {
+                    return Err(ApiError::unauthorized(
+                        "invalid_token",
+                        "the access token is not valid",
+                    ));
+                }
+                tracing::Span::current().record("user", user.id.as_str());
+                return Ok(AuthUser::clone(&user));
+            }
             let sid = claims.sid.clone();
             let found = state
                 .db
@@ -83,7 +95,7 @@ impl FromRequest for AuthUser {
             let region = RegionCode::parse(&user.region_code)
                 .map_err(|_| ApiError::internal(format!("user {} has a bad region", user.id)))?;
             tracing::Span::current().record("user", user.id.as_str());
-            Ok(AuthUser {
+            let me = AuthUser {
                 id: user.id.clone(),
                 username: user.username.clone(),
                 role,
@@ -92,7 +104,11 @@ impl FromRequest for AuthUser {
                 session_id: session.id,
                 device_pk: session.device_pk,
                 row: Box::new(user),
-            })
+            };
+            state
+                .sessions
+                .put(std::sync::Arc::new(me.clone()), session.expires_at, epoch);
+            Ok(me)
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Login, tokens, device sessions, the auth extractor, users, roles and regions.
 
+pub mod cache;
 pub mod extractor;
 pub mod password;
 pub mod queries;

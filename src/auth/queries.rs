@@ -100,6 +100,8 @@ pub fn update_user(
     changes: &UserChanges,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    // Cached sessions are checked against this (see db::watch).
+    crate::db::note_auth_change();
     let version = tx.version();
     diesel::update(users::table.find(id))
         .set((
@@ -305,6 +307,8 @@ pub fn revoke_session(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    // Cached sessions are checked against this (see db::watch).
+    crate::db::note_auth_change();
     diesel::update(
         device_sessions::table
             .find(sid)
@@ -324,6 +328,8 @@ pub fn revoke_device_sessions(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    // Cached sessions are checked against this (see db::watch).
+    crate::db::note_auth_change();
     diesel::update(
         device_sessions::table
             .filter(device_sessions::device_pk.eq(device_pk))
@@ -342,6 +348,8 @@ pub fn revoke_user_sessions(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    // Cached sessions are checked against this (see db::watch).
+    crate::db::note_auth_change();
     diesel::update(
         device_sessions::table
             .filter(device_sessions::user_id.eq(user_id))

@@ -5,6 +5,7 @@
 pub mod meta;
 pub mod schema;
 mod sync;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::error::ApiError;
 pub use sync::{
     ScopeKey, SyncTx, Version, head, lock_device_seq, read_snapshot, sync_tx, write_tx,
 };
+pub use watch::{Watch, note_auth_change};
 
 /// The one connection type every query runs on.
 #[derive(diesel::MultiConnection)]
@@ -194,6 +196,8 @@ pub struct Db {
     /// before they take a blocking thread: r2d2's own wait is not fair, and under load
     /// some requests starved behind later ones (a PostgreSQL p99 of ~400 ms at a 2 ms median).
     permits: Arc<Semaphore>,
+    /// The head and auth epoch as this server knows them (see [`watch`]).
+    watch: Arc<Watch>,
 }
 
 impl Db {
@@ -222,6 +226,7 @@ impl Db {
             pool,
             engine: target.engine(),
             permits: Arc::new(Semaphore::new(opts.max_size as usize)),
+            watch: Arc::new(Watch::new()),
         };
         let mut conn = db.pool.get().map_err(|e| {
             format!(
@@ -235,6 +240,17 @@ impl Db {
 
     pub fn engine(&self) -> &'static str {
         self.engine
+    }
+
+    pub fn watch(&self) -> &Watch {
+        &self.watch
+    }
+
+    /// Reads what other servers may have changed (see [`watch`]).
+    pub async fn poll_watch(&self) -> Result<(), ApiError> {
+        let polled = self.run(|conn| Ok(watch::poll(conn)?)).await?;
+        self.watch.observe(polled);
+        Ok(())
     }
 
     /// A connection for blocking code (CLI commands, jobs). Pool exhaustion or a database
@@ -257,12 +273,18 @@ impl Db {
             .map_err(|_| ApiError::unavailable("timed out waiting for a database connection"))?
             .map_err(ApiError::internal_from)?;
         let pool = self.pool.clone();
+        let watch = self.watch.clone();
         actix_web::web::block(move || {
             let _permit = permit;
             let mut conn = pool
                 .get()
                 .map_err(|e| ApiError::unavailable(e.to_string()))?;
-            f(&mut conn)
+            // Notes left by blocking code that ran on this thread outside `run` are not ours.
+            watch::take_notes();
+            let out = f(&mut conn);
+            // After the closure: its transactions have committed (or rolled back).
+            watch.apply_notes();
+            out
         })
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?

@@ -45,7 +45,8 @@ where
     F: FnOnce(&mut SyncTx<'_>) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    write_tx(conn, |conn| {
+    let mut committed = 0;
+    let out = write_tx(conn, |conn| -> Result<T, E> {
         diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
             .set((
                 sync_clock::seq.eq(sync_clock::seq + 1),
@@ -61,8 +62,12 @@ where
         diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
             .set(sync_clock::writing.eq(false))
             .execute(tx.conn)?;
+        committed = version;
         Ok(out)
-    })
+    })?;
+    // Committed: the server's idea of the head may move (see `watch`).
+    super::watch::note_committed(committed);
+    Ok(out)
 }
 
 /// The current head of the sync clock (the last committed version).

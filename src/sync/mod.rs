@@ -1,6 +1,7 @@
 //! Delta sync (contract in DESIGN.md): pull what changed in the device's scope since its
 //! cursor, push queued mutations idempotently.
 
+pub mod caught_up;
 pub mod checksum;
 pub mod conflicts;
 pub mod cursor;

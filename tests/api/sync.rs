@@ -32,6 +32,7 @@ crate::both_backends!(
     pruned_history_resets_devices_older_than_it,
     a_failure_inside_a_mutation_leaves_nothing_behind,
     hazard_lists_follow_the_sync_scope,
+    a_second_server_learns_changes_and_revocations_when_it_polls,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -493,9 +494,16 @@ async fn cursors_are_stable_signed_and_reset_when_foreign_or_stale(app: TestApp)
     city.sync(&app, 100).await;
     // Older than the tombstones kept.
     dev.sync(&app, 100).await;
+    // (Pruning runs through versions before the head; move the head past the cursor first.)
     let mut db = Direct::open(&app);
-    db.exec("UPDATE server_meta SET value = '999999999' WHERE key = 'tombstones_pruned_through'")
+    db.exec("UPDATE sync_clock SET seq = seq + 1 WHERE id = 1")
         .unwrap();
+    db.exec(
+        "UPDATE server_meta SET value = (SELECT CAST(seq AS TEXT) FROM sync_clock WHERE id = 1) \
+         WHERE key = 'tombstones_pruned_through'",
+    )
+    .unwrap();
+    app.settle().await;
     let r = app
         .get(
             &format!("/api/v1/sync/pull?cursor={}", dev.cursor.clone().unwrap()),
@@ -1557,4 +1565,65 @@ async fn hazard_lists_follow_the_sync_scope(app: TestApp) {
         2,
         "two pages, each hazard once"
     );
+}
+
+/// Two app servers on one database. B answers caught-up pulls and known sessions from memory
+/// (it never polls in this test, so what it knows is exactly what the test made it read);
+/// what A writes reaches B's devices, and what A revokes ends on B, once B polls.
+async fn a_second_server_learns_changes_and_revocations_when_it_polls(app: TestApp) {
+    let w = world(&app).await;
+    let b = app
+        .spawn_beside(|c| {
+            c.cluster_poll_ms = 0;
+            c.auth_cache_secs = 3600;
+        })
+        .await;
+    let mut dev = Device::new(&app, "mgr", "phone").await;
+    dev.sync(&b, 100).await;
+    let caught_up = dev.cursor.clone().unwrap();
+    assert!(b.get("/api/v1/me", &dev.token).await.status == 200);
+
+    // A writes. B's caught-up devices hear "nothing new" until B polls (never a false
+    // "nothing" on the server that wrote: other tests pull right after their pushes).
+    let writer = Device::new(&app, "mgr", "phone-2").await;
+    let id = uuid::Uuid::new_v4().to_string();
+    writer
+        .push(
+            &app,
+            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&id, &w.unit_a, "general")}]),
+        )
+        .await
+        .expect(200);
+    let r = b
+        .get(&format!("/api/v1/sync/pull?cursor={caught_up}"), &dev.token)
+        .await;
+    assert_eq!(r.body["changes"], json!([]), "{}", r.text);
+    assert_eq!(r.body["cursor"], caught_up.as_str());
+    b.settle().await;
+    let seen = dev.sync(&b, 100).await;
+    assert!(
+        seen.contains(&("hazards".into(), id.clone(), "put".into())),
+        "{seen:?}"
+    );
+    assert_eq!(dev.state(), server_state(&app, "mgr").await);
+
+    // A ends the session; B still trusts its cached copy until it polls, then refuses it.
+    app.req(Method::POST, "/api/v1/auth/logout", Some(&dev.token), None)
+        .await
+        .expect(204);
+    app.get("/api/v1/me", &dev.token)
+        .await
+        .expect_error(401, "session_revoked");
+    b.get("/api/v1/me", &dev.token).await.expect(200);
+    b.settle().await;
+    b.get("/api/v1/me", &dev.token)
+        .await
+        .expect_error(401, "session_revoked");
+    let r = b
+        .get(
+            &format!("/api/v1/sync/pull?cursor={}", dev.cursor.clone().unwrap()),
+            &dev.token,
+        )
+        .await;
+    r.expect_error(401, "session_revoked");
 }

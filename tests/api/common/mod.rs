@@ -84,6 +84,8 @@ pub struct TestDb {
     dir: std::path::PathBuf,
     pg_admin_url: Option<String>,
     pg_name: Option<String>,
+    /// Whether dropping this removes the database (false for a second server's handle).
+    owner: bool,
 }
 
 fn pg_server_url() -> String {
@@ -121,6 +123,7 @@ impl TestDb {
                 dir,
                 pg_admin_url: None,
                 pg_name: None,
+                owner: true,
             },
             Backend::Postgres => {
                 let admin = pg_server_url();
@@ -141,6 +144,7 @@ impl TestDb {
                     dir,
                     pg_admin_url: Some(admin),
                     pg_name: Some(name),
+                    owner: true,
                 }
             }
         }
@@ -149,10 +153,25 @@ impl TestDb {
     pub fn data_dir(&self) -> &std::path::Path {
         &self.dir
     }
+
+    /// The same database for a second app server; dropping it leaves the database alone.
+    pub fn beside(&self) -> TestDb {
+        TestDb {
+            backend: self.backend,
+            url: self.url.clone(),
+            dir: self.dir.clone(),
+            pg_admin_url: None,
+            pg_name: None,
+            owner: false,
+        }
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         if let (Some(admin), Some(name)) = (&self.pg_admin_url, &self.pg_name)
             && let Ok(mut conn) = PgConnection::establish(admin)
         {
@@ -189,6 +208,7 @@ pub struct TestApp {
     /// The server's clock: `app.clock.advance(…)` moves time for the server.
     pub clock: xuncha::time::Clock,
     handle: actix_web::dev::ServerHandle,
+    server_db: xuncha::db::Db,
     // Dropped after the server is told to stop.
     pub db: TestDb,
 }
@@ -277,6 +297,7 @@ impl TestApp {
             .expect("app init");
         assert!(generated.is_none(), "admin password was configured");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let handle_db = state.db.clone();
         let running = xuncha::app::serve(state, listener).expect("serve");
         actix_rt::spawn(running.server);
         TestApp {
@@ -286,7 +307,19 @@ impl TestApp {
             clock,
             handle: running.handle,
             db,
+            server_db: handle_db,
         }
+    }
+
+    /// A second app server on this one's database (as behind a load balancer).
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on_with(self.db.beside(), adjust).await
+    }
+
+    /// Makes the server read what changed in the database behind its back (writes by another
+    /// server or straight SQL) now, instead of at its next cluster poll.
+    pub async fn settle(&self) {
+        self.server_db.poll_watch().await.expect("cluster poll");
     }
 
     /// Sends a request; JSON `body` if given. Checks the response against the API spec.
