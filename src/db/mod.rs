@@ -21,7 +21,8 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 
 pub use sync::{
-    ScopeKey, SyncTx, Version, head, lock_device_seq, read_snapshot, sync_tx, write_tx,
+    ScopeKey, SyncBatch, SyncTx, Version, head, lock_device_seq, read_snapshot, sync_batch,
+    sync_tx, write_tx,
 };
 pub use watch::{Watch, note_auth_change};
 
@@ -142,8 +143,11 @@ impl ManageConnection for Manager {
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL: readers never block the writer; foreign keys are off by default in
                 // SQLite; the busy timeout makes a second writer wait instead of failing.
+                // Savepoint journals (a sync batch nests one per mutation) stay in memory:
+                // as temporary files they were a write(2) per page per mutation.
                 c.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY; \
                      PRAGMA busy_timeout = {}; PRAGMA synchronous = {};",
                     self.opts.busy_timeout.as_millis(),
                     self.opts.sqlite_synchronous

@@ -47,25 +47,92 @@ where
 {
     let mut committed = 0;
     let out = write_tx(conn, |conn| -> Result<T, E> {
-        diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
-            .set((
-                sync_clock::seq.eq(sync_clock::seq + 1),
-                sync_clock::writing.eq(true),
-            ))
-            .execute(conn)?;
-        let version = sync_clock::table
-            .filter(sync_clock::id.eq(1))
-            .select(sync_clock::seq)
-            .first::<Version>(conn)?;
+        let version = open_version(conn)?;
         let mut tx = SyncTx { conn, version };
         let out = f(&mut tx)?;
-        diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
-            .set(sync_clock::writing.eq(false))
-            .execute(tx.conn)?;
+        close_version(tx.conn)?;
         committed = version;
         Ok(out)
     })?;
     // Committed: the server's idea of the head may move (see `watch`).
+    super::watch::note_committed(committed);
+    Ok(out)
+}
+
+/// Bumps the clock and opens it for writes stamped with the new version.
+fn open_version(conn: &mut DbConn) -> QueryResult<Version> {
+    diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
+        .set((
+            sync_clock::seq.eq(sync_clock::seq + 1),
+            sync_clock::writing.eq(true),
+        ))
+        .execute(conn)?;
+    sync_clock::table
+        .filter(sync_clock::id.eq(1))
+        .select(sync_clock::seq)
+        .first::<Version>(conn)
+}
+
+/// Closes the clock for writes again (guard triggers refuse synced writes until the next
+/// [`open_version`]).
+fn close_version(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
+        .set(sync_clock::writing.eq(false))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Several sync transactions committed together: each [`SyncBatch::tx`] runs in its own
+/// nested transaction (a savepoint) with its own version, and rolls back alone; the batch
+/// commits them with one commit, so one WAL write and one fsync serve them all instead of
+/// one each. Nothing is visible to others, or acknowledged, before that commit. Between its
+/// `tx` calls the clock is closed, so the batch's connection can read but not write synced
+/// tables.
+pub struct SyncBatch<'c> {
+    conn: &'c mut DbConn,
+    last: Version,
+}
+
+impl SyncBatch<'_> {
+    /// The connection, between sync transactions (reads; writes to tables that are not
+    /// synced).
+    pub fn conn(&mut self) -> &mut DbConn {
+        self.conn
+    }
+
+    /// Runs `f` as one sync transaction of the batch: its effects stay if it returns `Ok`,
+    /// are rolled back (version unused) if it returns `Err`.
+    pub fn tx<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut SyncTx<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let (out, version) = self.conn.transaction(|conn| -> Result<(T, Version), E> {
+            let version = open_version(conn)?;
+            let mut tx = SyncTx { conn, version };
+            let out = f(&mut tx)?;
+            close_version(tx.conn)?;
+            Ok((out, version))
+        })?;
+        self.last = version;
+        Ok(out)
+    }
+}
+
+/// Runs `f` with a [`SyncBatch`] in one write transaction; commits when `f` returns `Ok`
+/// (everything its `tx` calls kept), rolls back all of it on `Err`. Cannot nest.
+pub fn sync_batch<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut SyncBatch<'_>) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let mut committed = 0;
+    let out = write_tx(conn, |conn| -> Result<T, E> {
+        let mut batch = SyncBatch { conn, last: 0 };
+        let out = f(&mut batch)?;
+        committed = batch.last;
+        Ok(out)
+    })?;
     super::watch::note_committed(committed);
     Ok(out)
 }

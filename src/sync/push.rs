@@ -1,5 +1,6 @@
 //! `POST /api/v1/sync/push`: a device's queued mutations, applied in `seq` order, each in its
-//! own transaction through the same services as the REST endpoints, each exactly once.
+//! own (nested) transaction through the same services as the REST endpoints, each exactly
+//! once; up to [`GROUP`] of them share one commit.
 //!
 //! `seq <= last applied`: the stored result, nothing applied (a retry after a lost response).
 //! `seq > last + 1`: 409 with the expected seq. A mutation that is invalid or not allowed is
@@ -12,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
 use crate::db::schema::{devices, sync_mutations};
-use crate::db::{DbConn, SyncTx, lock_device_seq, sync_tx};
+use crate::db::{DbConn, SyncBatch, SyncTx, lock_device_seq, sync_batch};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::risk::RiskRules;
 use crate::work::hazards;
@@ -163,32 +164,16 @@ fn stops_batch(e: &ApiError) -> bool {
     matches!(e, ApiError::Unavailable(_) | ApiError::Internal(_))
 }
 
+/// Applies `m` (whose seq is the next one) as one sync transaction of `batch`.
 fn apply_one(
-    conn: &mut DbConn,
+    batch: &mut SyncBatch<'_>,
     me: &AuthUser,
     m: &Mutation,
     now: chrono::NaiveDateTime,
     rules: &RiskRules,
 ) -> ApiResult<MutationResult> {
     let pk = me.device_pk.as_str();
-    let last: i64 = devices::table
-        .find(pk)
-        .select(devices::last_mutation_seq)
-        .first(conn)?;
-    if m.seq <= last {
-        return stored(conn, pk, m.seq);
-    }
-    if m.seq > last + 1 {
-        return Err(gap(last + 1));
-    }
-    let attempt = sync_tx(conn, |tx| -> Result<MutationResult, TxErr> {
-        let last = lock_device_seq(tx.conn(), pk)?;
-        if m.seq <= last {
-            return Ok(stored(tx.conn(), pk, m.seq)?);
-        }
-        if m.seq > last + 1 {
-            return Err(TxErr::Api(gap(last + 1)));
-        }
+    let attempt = batch.tx(|tx| -> Result<MutationResult, TxErr> {
         match dispatch(tx, me, m, now, rules) {
             Ok(status) => {
                 let result = MutationResult {
@@ -209,23 +194,77 @@ fn apply_one(
         Err(TxErr::Rejected(reason)) => reason,
         Err(TxErr::Api(e)) => return Err(e),
     };
-    sync_tx(conn, |tx| -> ApiResult<MutationResult> {
-        let last = lock_device_seq(tx.conn(), pk)?;
-        if m.seq <= last {
-            return stored(tx.conn(), pk, m.seq);
-        }
-        if m.seq > last + 1 {
-            return Err(gap(last + 1));
-        }
+    batch.tx(|tx| -> ApiResult<MutationResult> {
         let result = MutationResult {
             seq: m.seq,
             status: "rejected".into(),
-            error: Some(reason.clone()),
+            error: Some(reason),
             version: None,
         };
         store(tx, pk, m, &result, now)?;
         Ok(result)
     })
+}
+
+/// Mutations committed together (see [`SyncBatch`]): one commit, one fsync, for this many.
+/// Bounded so that other writers wait for at most one group.
+const GROUP: usize = 100;
+
+/// Applies `mutations` (consecutive seqs) in order, a group per commit; stops at a seq gap
+/// or a storage failure (what was applied before it stays, unacknowledged until retried).
+fn apply_all(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    mutations: &[Mutation],
+    now: chrono::NaiveDateTime,
+    rules: &RiskRules,
+) -> ApiResult<Vec<MutationResult>> {
+    let pk = me.device_pk.as_str();
+    let mut results = Vec::with_capacity(mutations.len());
+    // A retry is answered from the log without taking the write lock.
+    let last: i64 = devices::table
+        .find(pk)
+        .select(devices::last_mutation_seq)
+        .first(conn)?;
+    let mut rest = mutations;
+    while let Some(m) = rest.first()
+        && m.seq <= last
+    {
+        results.push(stored(conn, pk, m.seq)?);
+        rest = &rest[1..];
+    }
+    if let Some(m) = rest.first()
+        && m.seq > last + 1
+    {
+        return Err(gap(last + 1));
+    }
+    for group in rest.chunks(GROUP) {
+        let stop = sync_batch(conn, |batch| -> ApiResult<Option<ApiError>> {
+            // Locked until the commit: two pushes of one device apply one after the other.
+            let mut last = lock_device_seq(batch.conn(), pk)?;
+            for m in group {
+                if m.seq <= last {
+                    results.push(stored(batch.conn(), pk, m.seq)?);
+                    continue;
+                }
+                if m.seq > last + 1 {
+                    return Ok(Some(gap(last + 1)));
+                }
+                match apply_one(batch, me, m, now, rules) {
+                    Ok(r) => {
+                        last = m.seq;
+                        results.push(r);
+                    }
+                    Err(e) => return Ok(Some(e)),
+                }
+            }
+            Ok(None)
+        })?;
+        if let Some(e) = stop {
+            return Err(e);
+        }
+    }
+    Ok(results)
 }
 
 pub async fn push(state: &AppState, me: AuthUser, req: PushRequest) -> ApiResult<PushResponse> {
@@ -265,10 +304,7 @@ pub async fn push(state: &AppState, me: AuthUser, req: PushRequest) -> ApiResult
                     "is not the device this session was opened on",
                 ));
             }
-            let mut results = Vec::with_capacity(req.mutations.len());
-            for m in &req.mutations {
-                results.push(apply_one(conn, &me, m, now, &rules)?);
-            }
+            let results = apply_all(conn, &me, &req.mutations, now, &rules)?;
             Ok(PushResponse { results })
         })
         .await

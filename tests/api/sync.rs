@@ -1447,12 +1447,13 @@ async fn a_failure_inside_a_mutation_leaves_nothing_behind(app: TestApp) {
     };
     let version_before = db.count("SELECT seq AS n FROM sync_clock WHERE id = 1");
     let h = uuid::Uuid::new_v4().to_string();
-    let r = dev
-        .push(
-            &app,
-            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&h, &w.unit_a, "general")}]),
-        )
-        .await;
+    // seq 1 is rejected (a unit outside ins1's district), seq 2 fails in storage.
+    let outside = uuid::Uuid::new_v4().to_string();
+    let batch = json!([
+        {"seq": 1, "name": "hazard.report", "args": hazard(&outside, &w.unit_b, "general")},
+        {"seq": 2, "name": "hazard.report", "args": hazard(&h, &w.unit_a, "general")},
+    ]);
+    let r = dev.push(&app, batch.clone()).await;
     assert_eq!(
         r.status, 500,
         "a storage failure stops the batch: {}",
@@ -1464,26 +1465,22 @@ async fn a_failure_inside_a_mutation_leaves_nothing_behind(app: TestApp) {
         "no partial effects"
     );
     assert_eq!(
-        db.count("SELECT COUNT(*) AS n FROM sync_mutations"),
+        db.count("SELECT COUNT(*) AS n FROM sync_mutations WHERE seq = 2"),
         0,
-        "the sequence did not advance"
+        "the sequence did not advance past the failed mutation"
     );
     assert_eq!(
         db.count("SELECT seq AS n FROM sync_clock WHERE id = 1"),
-        version_before,
-        "the clock bump was rolled back with it"
+        version_before + 1,
+        "only the mutation before it took a version; the failed one's bump was rolled back"
     );
-    // Once the fault is gone, the device's retry applies it.
+    // Once the fault is gone, the device's retry applies it; seq 1 answers from the log.
     db.exec("DROP TRIGGER boom ON units")
         .or_else(|_| db.exec("DROP TRIGGER boom"))
         .unwrap();
-    let r = dev
-        .push(
-            &app,
-            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&h, &w.unit_a, "general")}]),
-        )
-        .await;
-    assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
+    let r = dev.push(&app, batch).await;
+    assert_eq!(r.body["results"][0]["status"], "rejected", "{}", r.text);
+    assert_eq!(r.body["results"][1]["status"], "applied", "{}", r.text);
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM hazards"), 1);
 }
 
