@@ -431,6 +431,38 @@ fn webp_is_accepted() {
     assert_clean_rendition(&r.preview);
 }
 
+#[test]
+fn png_and_webp_exif_is_read_and_applied() {
+    let exif = exif_block(&[
+        orientation_field(6),
+        ascii(Tag::GPSLatitudeRef, "N"),
+        rationals(Tag::GPSLatitude, &[(30, 1)]),
+        ascii(Tag::GPSLongitudeRef, "E"),
+        rationals(Tag::GPSLongitude, &[(120, 1)]),
+    ]);
+    let (w, h) = (40, 20);
+    let px = pattern(w, h);
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let mut webp = Vec::new();
+    let mut encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut webp);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+
+    for (format, bytes) in [("png", png), ("webp", webp)] {
+        let file = TempFile::new("exif-image", &bytes);
+        let info = inspect(file.path(), &Limits::default()).unwrap();
+        assert_eq!((info.format, info.width, info.height), (format, 40, 20));
+        assert_eq!(info.orientation, 6, "{format}");
+        assert_eq!(info.gps, Some((30.0, 120.0)), "{format}");
+        let r = render(file.path(), &info, &Limits::default()).unwrap();
+        assert_eq!((r.thumb.width, r.thumb.height), (20, 40), "{format}");
+        assert_clean_rendition(&r.thumb);
+    }
+}
+
 /// A PNG signature and IHDR claiming `w`×`h`, then IEND: no pixel data at all.
 fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
