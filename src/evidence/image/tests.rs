@@ -828,3 +828,51 @@ fn fit_keeps_the_aspect_and_never_upscales() {
     assert_eq!(fit(640, 480, 1280), (640, 480));
     assert_eq!(fit(60_000, 2, 320), (320, 1));
 }
+
+#[test]
+fn damaged_files_never_panic() {
+    let exif = exif_block(&[orientation_field(3), ascii(Tag::GPSLatitudeRef, "N")]);
+    let (w, h) = (96, 64);
+    let px = pattern(w, h);
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let mut webp = Vec::new();
+    let mut encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut webp);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let bases = [
+        jpeg(w, h, &px, Some(&exif)),
+        jpeg_with(w, h, &px, jpeg_encoder::ColorType::Rgb, None, true),
+        png,
+        webp,
+    ];
+    let mut s = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move |n: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % n.max(1) as u64) as usize
+    };
+    for base in &bases {
+        for _ in 0..150 {
+            let mut bytes = base.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len());
+                match next(4) {
+                    0 => bytes[at] = next(256) as u8,
+                    1 => bytes[at] = 0xFF,
+                    2 => bytes.truncate(at.max(1)),
+                    _ => bytes.insert(at, next(256) as u8),
+                }
+            }
+            let file = TempFile::new("damaged", &bytes);
+            if let Ok(info) = inspect(file.path(), &Limits::default()) {
+                for codec in codecs() {
+                    let _ = render_with(file.path(), &info, &Limits::default(), codec);
+                }
+            }
+        }
+    }
+}
