@@ -228,7 +228,9 @@ pub fn render_with(
     let preview = if (decoded.width, decoded.height) == (pw, ph) {
         decoded
     } else {
-        pixels::resize(&decoded, pw, ph)?
+        let resized = pixels::resize(&decoded, pw, ph)?;
+        drop(decoded); // the largest buffer; free it before encoding
+        resized
     };
     let thumb = pixels::resize(&preview, tw, th)?;
     let orientation = info.orientation;
