@@ -316,39 +316,57 @@ pub(super) fn orient(src: Raster, orientation: u16) -> Raster {
     if !(2..=8).contains(&orientation) {
         return src;
     }
-    let (w, h, c) = (
-        src.width as usize,
-        src.height as usize,
-        usize::from(src.channels),
-    );
-    let transposed = orientation >= 5;
-    let (dw, dh) = if transposed { (h, w) } else { (w, h) };
-    // Stored (x, y) shown at display (dx, dy); see the EXIF 2.3 definition of Orientation
-    // ("the 0th row represents the visual ... side").
-    let source = |dx: usize, dy: usize| -> (usize, usize) {
-        match orientation {
-            2 => (w - 1 - dx, dy),
-            3 => (w - 1 - dx, h - 1 - dy),
-            4 => (dx, h - 1 - dy),
-            5 => (dy, dx),
-            6 => (dy, h - 1 - dx),
-            7 => (w - 1 - dy, h - 1 - dx),
-            _ => (w - 1 - dy, dx), // 8
-        }
+    let (w, h) = (src.width as isize, src.height as isize);
+    // Display pixel (dx, dy) shows stored pixel (x0 + dx*a + dy*b, y0 + dx*c + dy*d), from
+    // the EXIF definition ("the 0th row represents the visual ... side").
+    let (x0, y0, a, b, c, d) = match orientation {
+        2 => (w - 1, 0, -1, 0, 0, 1),
+        3 => (w - 1, h - 1, -1, 0, 0, -1),
+        4 => (0, h - 1, 1, 0, 0, -1),
+        5 => (0, 0, 0, 1, 1, 0),
+        6 => (0, h - 1, 0, 1, -1, 0),
+        7 => (w - 1, h - 1, 0, -1, -1, 0),
+        _ => (w - 1, 0, 0, -1, 1, 0), // 8
     };
-    let mut data = vec![0u8; src.data.len()];
-    for (dy, row) in data.chunks_exact_mut(dw * c).enumerate() {
-        for (dx, px) in row.chunks_exact_mut(c).enumerate() {
-            let (x, y) = source(dx, dy);
-            let at = (y * w + x) * c;
-            px.copy_from_slice(&src.data[at..at + c]);
-        }
-    }
+    let (dw, dh) = if orientation >= 5 { (h, w) } else { (w, h) };
+    // In stored pixel indices: where a display row starts, and the steps along and across.
+    let walk = Walk {
+        start: y0 * w + x0,
+        along: a + c * w,
+        across: b + d * w,
+        width: dw as usize,
+    };
+    let data = match src.channels {
+        1 => walk.run::<1>(&src.data),
+        _ => walk.run::<3>(&src.data),
+    };
     Raster {
         data,
         width: dw as u32,
         height: dh as u32,
         channels: src.channels,
+    }
+}
+
+struct Walk {
+    start: isize,
+    along: isize,
+    across: isize,
+    width: usize,
+}
+
+impl Walk {
+    fn run<const C: usize>(&self, src: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; src.len()];
+        for (dy, row) in out.chunks_exact_mut(self.width * C).enumerate() {
+            let mut at = self.start + dy as isize * self.across;
+            for px in row.chunks_exact_mut(C) {
+                let i = at as usize * C;
+                px.copy_from_slice(&src[i..i + C]);
+                at += self.along;
+            }
+        }
+        out
     }
 }
 

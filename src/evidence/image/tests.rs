@@ -431,6 +431,38 @@ fn webp_is_accepted() {
     assert_clean_rendition(&r.preview);
 }
 
+#[test]
+fn png_and_webp_exif_is_read_and_applied() {
+    let exif = exif_block(&[
+        orientation_field(6),
+        ascii(Tag::GPSLatitudeRef, "N"),
+        rationals(Tag::GPSLatitude, &[(30, 1)]),
+        ascii(Tag::GPSLongitudeRef, "E"),
+        rationals(Tag::GPSLongitude, &[(120, 1)]),
+    ]);
+    let (w, h) = (40, 20);
+    let px = pattern(w, h);
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let mut webp = Vec::new();
+    let mut encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut webp);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+
+    for (format, bytes) in [("png", png), ("webp", webp)] {
+        let file = TempFile::new("exif-image", &bytes);
+        let info = inspect(file.path(), &Limits::default()).unwrap();
+        assert_eq!((info.format, info.width, info.height), (format, 40, 20));
+        assert_eq!(info.orientation, 6, "{format}");
+        assert_eq!(info.gps, Some((30.0, 120.0)), "{format}");
+        let r = render(file.path(), &info, &Limits::default()).unwrap();
+        assert_eq!((r.thumb.width, r.thumb.height), (20, 40), "{format}");
+        assert_clean_rendition(&r.thumb);
+    }
+}
+
 /// A PNG signature and IHDR claiming `w`×`h`, then IEND: no pixel data at all.
 fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -795,4 +827,52 @@ fn fit_keeps_the_aspect_and_never_upscales() {
     assert_eq!(fit(3000, 4000, 320), (240, 320));
     assert_eq!(fit(640, 480, 1280), (640, 480));
     assert_eq!(fit(60_000, 2, 320), (320, 1));
+}
+
+#[test]
+fn damaged_files_never_panic() {
+    let exif = exif_block(&[orientation_field(3), ascii(Tag::GPSLatitudeRef, "N")]);
+    let (w, h) = (96, 64);
+    let px = pattern(w, h);
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let mut webp = Vec::new();
+    let mut encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut webp);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, exif.clone()).unwrap();
+    image::ImageEncoder::write_image(encoder, &px, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let bases = [
+        jpeg(w, h, &px, Some(&exif)),
+        jpeg_with(w, h, &px, jpeg_encoder::ColorType::Rgb, None, true),
+        png,
+        webp,
+    ];
+    let mut s = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move |n: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % n.max(1) as u64) as usize
+    };
+    for base in &bases {
+        for _ in 0..150 {
+            let mut bytes = base.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len());
+                match next(4) {
+                    0 => bytes[at] = next(256) as u8,
+                    1 => bytes[at] = 0xFF,
+                    2 => bytes.truncate(at.max(1)),
+                    _ => bytes.insert(at, next(256) as u8),
+                }
+            }
+            let file = TempFile::new("damaged", &bytes);
+            if let Ok(info) = inspect(file.path(), &Limits::default()) {
+                for codec in codecs() {
+                    let _ = render_with(file.path(), &info, &Limits::default(), codec);
+                }
+            }
+        }
+    }
 }
