@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The build's Debian packages (a C compiler; cmake and nasm for libjpeg-turbo), if missing.
+scripts/setup.sh
+
 require_pg="${XUNCHA_TEST_REQUIRE_POSTGRES:-0}"
 if [ "${1:-}" = "--require-postgres" ]; then
   require_pg=1

@@ -34,6 +34,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::cache::SessionCache>,
     /// `last_mutation_seq` of caught-up devices (see `sync::caught_up`).
     pub caught_up: Arc<crate::sync::caught_up::CaughtUp>,
+    /// Where evidence photos are stored.
+    pub blobs: crate::evidence::blobs::BlobStore,
 }
 
 /// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
@@ -66,6 +68,20 @@ impl RouteDef {
             route,
         }
     }
+    pub fn head(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::HEAD,
+            path,
+            route,
+        }
+    }
+    pub fn options(path: &'static str, route: fn() -> Route) -> Self {
+        RouteDef {
+            method: Method::OPTIONS,
+            path,
+            route,
+        }
+    }
     pub fn delete(path: &'static str, route: fn() -> Route) -> Self {
         RouteDef {
             method: Method::DELETE,
@@ -82,6 +98,7 @@ pub fn route_table() -> Vec<RouteDef> {
     routes.extend(crate::registry::routes::routes());
     routes.extend(crate::work::routes::routes());
     routes.extend(crate::sync::routes::routes());
+    routes.extend(crate::evidence::routes::routes());
     routes
 }
 
@@ -147,6 +164,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     )?;
     drop(conn);
     let auth_cache = Duration::from_secs(config.auth_cache_secs);
+    let blobs = crate::evidence::blobs::BlobStore::local(&config.blob_store_dir())?;
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),
@@ -158,6 +176,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         cursor_key: Arc::new(cursor_key.into_bytes()),
         sessions: Arc::new(crate::auth::cache::SessionCache::new(auth_cache)),
         caught_up: Arc::default(),
+        blobs,
     };
     Ok((state, admin_password))
 }
@@ -190,6 +209,23 @@ fn start_jobs(state: &web::Data<AppState>) {
             Box::new(move |conn| {
                 crate::sync::prune::prune_job(conn, now, keep, every)
                     .map(|p| p.map(|p| format!("{p:?}")))
+            })
+        },
+    );
+    spawn_periodic(
+        state,
+        c.upload_sweep_interval_secs,
+        "upload sweep",
+        |state, every| {
+            let now = state.clock.now();
+            let dir = crate::evidence::uploads::upload_dir(state);
+            Box::new(move |conn| {
+                let until = now + chrono::Duration::seconds(every as i64 - 1);
+                match crate::db::meta::claim_job(conn, "upload_sweep", now, until)? {
+                    false => Ok(None),
+                    true => crate::evidence::uploads::sweep(conn, &dir, now)
+                        .map(|n| Some(format!("{n} expired uploads removed"))),
+                }
             })
         },
     );

@@ -175,6 +175,18 @@ settings! {
         "Largest CSV registry import accepted (413 above); the file is spooled to the data directory, not held in memory.";
     import_max_row_errors: usize = 1000, "XUNCHA_IMPORT_MAX_ROW_ERRORS", false,
         "An import reports at most this many row errors (it is refused as a whole either way).";
+    max_upload_bytes: u64 = 26_214_400, "XUNCHA_MAX_UPLOAD_BYTES", false,
+        "Largest photo accepted over tus (Tus-Max-Size; 413 above).";
+    max_image_pixels: u64 = 50_000_000, "XUNCHA_MAX_IMAGE_PIXELS", false,
+        "Largest photo accepted, in pixels (width × height); larger ones are refused before decoding.";
+    upload_expiry_hours: u64 = 24, "XUNCHA_UPLOAD_EXPIRY_HOURS", false,
+        "An incomplete upload is kept this long after its creation (Upload-Expires), then swept.";
+    max_open_uploads_per_user: u64 = 50, "XUNCHA_MAX_OPEN_UPLOADS_PER_USER", false,
+        "Incomplete uploads one user may have at once (429 above).";
+    upload_sweep_interval_secs: u64 = 3600, "XUNCHA_UPLOAD_SWEEP_INTERVAL_SECS", false,
+        "How often expired incomplete uploads are deleted (one app server per interval). 0: never (use `xuncha uploads sweep`).";
+    blob_store_dir: String = String::new(), "XUNCHA_BLOB_STORE_DIR", false,
+        "Where photo evidence is stored (originals, previews, thumbnails), by SHA-256. Empty: `blobs` in the data directory.";
     sync_tombstone_retention_days: u64 = 180, "XUNCHA_SYNC_TOMBSTONE_RETENTION_DAYS", false,
         "How long deleted rows (and scope changes) are remembered for devices that were offline; a device whose copy is older must resync from scratch. At least 180.";
     sync_prune_interval_secs: u64 = 21600, "XUNCHA_SYNC_PRUNE_INTERVAL_SECS", false,
@@ -291,6 +303,28 @@ impl Config {
             36_500,
         )?;
         check_range("auth_cache_secs", self.auth_cache_secs, 0, 3600)?;
+        check_range("max_upload_bytes", self.max_upload_bytes, 1024, 1 << 32)?;
+        check_range(
+            "max_image_pixels",
+            self.max_image_pixels,
+            1_000_000,
+            400_000_000,
+        )?;
+        check_range("upload_expiry_hours", self.upload_expiry_hours, 1, 24 * 30)?;
+        check_range(
+            "max_open_uploads_per_user",
+            self.max_open_uploads_per_user,
+            1,
+            10_000,
+        )?;
+        if self.upload_sweep_interval_secs != 0 {
+            check_range(
+                "upload_sweep_interval_secs",
+                self.upload_sweep_interval_secs,
+                60,
+                7 * 86_400,
+            )?;
+        }
         if self.cluster_poll_ms != 0 {
             check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;
         }
@@ -430,6 +464,14 @@ impl Config {
                     .map_err(|_| format!("setting `trusted_proxies`: `{p}` is not an IP address"))
             })
             .collect()
+    }
+
+    pub fn blob_store_dir(&self) -> PathBuf {
+        if self.blob_store_dir.trim().is_empty() {
+            self.data_dir().join("blobs")
+        } else {
+            PathBuf::from(&self.blob_store_dir)
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -46,6 +46,14 @@ pub enum ApiError {
     },
     #[error("{message}")]
     ProtocolTooOld { message: String },
+    /// A status of a protocol of its own (tus: 410 Gone, 412, 423 Locked, 460 Checksum
+    /// Mismatch), with the usual envelope.
+    #[error("{message}")]
+    Status {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
     /// Storage unreachable or overloaded; the detail is logged, never sent.
@@ -98,6 +106,13 @@ impl ApiError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         ApiError::Unavailable(detail.into())
     }
+    pub fn status(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Status {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
     pub fn internal(detail: impl Into<String>) -> Self {
         ApiError::Internal(detail.into())
     }
@@ -108,7 +123,8 @@ impl ApiError {
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::Unprocessable { code, .. } => code,
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::Status { code, .. } => code,
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -168,6 +184,9 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::ProtocolTooOld { .. } => StatusCode::UPGRADE_REQUIRED,
+            ApiError::Status { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -190,6 +209,13 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized { .. } => {
                 resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::Status {
+                code: "tus_version",
+                ..
+            } => {
+                // tus: a 412 names the versions this server speaks.
+                resp.insert_header(("tus-version", crate::evidence::tus::VERSION));
             }
             _ => {}
         }

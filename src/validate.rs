@@ -79,3 +79,17 @@ pub fn multiline(field: &str, value: &str, max: usize, required: bool) -> ApiRes
     }
     Ok(v.to_string())
 }
+
+/// The checklist item a record refers to: an inspection id (UUID) and an item code, each
+/// optional.
+pub fn inspection_item(
+    inspection_id: Option<&str>,
+    item_code: Option<&str>,
+) -> ApiResult<(Option<String>, Option<String>)> {
+    Ok((
+        inspection_id
+            .map(|i| uuid("inspection_id", i))
+            .transpose()?,
+        item_code.map(|c| text("item_code", c, 32)).transpose()?,
+    ))
+}

@@ -104,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: RiskCommand,
     },
+    /// Photo uploads (tus).
+    Uploads {
+        #[command(subcommand)]
+        command: UploadsCommand,
+    },
     /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
     Backup {
         /// Destination file; must not exist.
@@ -118,6 +123,13 @@ enum RiskCommand {
     /// Recompute every unit's and equipment's risk facts now (what the server's periodic job
     /// does), writing only rows whose facts changed.
     Refresh(Overrides),
+}
+
+#[derive(Subcommand)]
+enum UploadsCommand {
+    /// Delete incomplete uploads past their expiry, with their bytes (what the server's
+    /// periodic job does).
+    Sweep(Overrides),
 }
 
 #[derive(Subcommand)]
@@ -264,6 +276,19 @@ fn run(cli: Cli) -> Result<(), String> {
                 stats.units_changed,
                 stats.equipment_changed
             );
+            Ok(())
+        }
+        Command::Uploads {
+            command: UploadsCommand::Sweep(o),
+        } => {
+            let cfg = load(file, &o)?;
+            let db = crate::db::Db::open(&cfg.db_target()?, cfg.pool_options())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let now = crate::time::Clock::default().now();
+            let dir = cfg.data_dir().join("uploads");
+            let n =
+                crate::evidence::uploads::sweep(&mut conn, &dir, now).map_err(|e| e.to_string())?;
+            println!("{n} expired uploads removed");
             Ok(())
         }
         Command::Backup { to, overrides } => {

@@ -271,6 +271,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        user_id -> Text,
+        length -> BigInt,
+        upload_offset -> BigInt,
+        concat -> Text,
+        parts -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+        filename -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        metadata -> Text,
+        state -> Text,
+        locked_until -> Nullable<Timestamp>,
+        lock_token -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        size -> BigInt,
+        format -> Text,
+        width -> Integer,
+        height -> Integer,
+        taken_at -> Nullable<Timestamp>,
+        gps_lat -> Nullable<Double>,
+        gps_lon -> Nullable<Double>,
+        orientation -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evidence (id) {
+        id -> Text,
+        hazard_id -> Text,
+        unit_id -> Text,
+        region_code -> Text,
+        inspection_id -> Nullable<Text>,
+        item_code -> Nullable<Text>,
+        kind -> Text,
+        sha256 -> Text,
+        status -> Text,
+        device_time -> Nullable<Timestamp>,
+        gps_lat -> Nullable<Double>,
+        gps_lon -> Nullable<Double>,
+        taken_at -> Nullable<Timestamp>,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(user_credentials -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(device_sessions -> devices (device_pk));
@@ -280,9 +341,14 @@ diesel::joinable!(equipment -> units (unit_id));
 diesel::joinable!(hazards -> units (unit_id));
 diesel::joinable!(assignments -> units (unit_id));
 diesel::joinable!(assignment_members -> assignments (assignment_id));
+diesel::joinable!(evidence -> hazards (hazard_id));
+diesel::joinable!(uploads -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     sync_clock,
+    uploads,
+    blobs,
+    evidence,
     server_meta,
     users,
     user_credentials,

@@ -1,3 +1,9 @@
-//! Photo evidence: what happens to an uploaded photo once its bytes are complete.
+//! Photo evidence: tus uploads, content-addressed storage, image checks and renditions,
+//! evidence rows attached to hazards, scope-checked downloads.
 
+pub mod blobs;
 pub mod image;
+pub mod routes;
+pub mod service;
+pub mod tus;
+pub mod uploads;

@@ -250,32 +250,33 @@ pub fn record_region_move(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<()> {
     use crate::db::ScopeKey;
-    use crate::db::schema::{equipment, hazards};
+    use crate::db::schema::{evidence, hazards, units};
     use diesel::prelude::*;
-    tx.scope_event(false, "units", unit_id, ScopeKey::Region(old_region), now)?;
-    let eq: Vec<String> = equipment::table
-        .filter(equipment::unit_id.eq(unit_id))
-        .select(equipment::id)
-        .load(tx.conn())?;
-    for id in eq {
-        tx.scope_event(false, "equipment", &id, ScopeKey::Region(old_region), now)?;
-    }
-    let hz: Vec<String> = hazards::table
-        .filter(hazards::unit_id.eq(unit_id))
-        .select(hazards::id)
-        .load(tx.conn())?;
-    for id in hz {
-        tx.scope_event(false, "hazards", &id, ScopeKey::Region(old_region), now)?;
+    for (table, ids) in crate::sync::scope::unit_family(tx.conn(), unit_id)? {
+        for id in ids {
+            tx.scope_event(false, table, &id, ScopeKey::Region(old_region), now)?;
+        }
     }
     diesel::update(hazards::table.filter(hazards::unit_id.eq(unit_id)))
         .set((
-            hazards::region_code.eq(crate::db::schema::units::table
+            hazards::region_code.eq(units::table
                 .find(unit_id)
-                .select(crate::db::schema::units::region_code)
+                .select(units::region_code)
                 .single_value()
                 .assume_not_null()),
             hazards::version.eq(tx.version()),
             hazards::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    diesel::update(evidence::table.filter(evidence::unit_id.eq(unit_id)))
+        .set((
+            evidence::region_code.eq(units::table
+                .find(unit_id)
+                .select(units::region_code)
+                .single_value()
+                .assume_not_null()),
+            evidence::version.eq(tx.version()),
+            evidence::updated_at.eq(now),
         ))
         .execute(tx.conn())?;
     Ok(())

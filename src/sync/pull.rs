@@ -17,8 +17,8 @@ use super::scope::{Who, filters};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
 use crate::db::schema::{
-    assignments, checklist_templates, codes, equipment, hazards, server_meta, sync_mutations,
-    sync_scope_events, sync_tombstones, units, users,
+    assignments, checklist_templates, codes, equipment, evidence, hazards, server_meta,
+    sync_mutations, sync_scope_events, sync_tombstones, units, users,
 };
 use crate::db::{DbConn, head, read_snapshot};
 use crate::error::{ApiError, ApiResult};
@@ -65,6 +65,7 @@ pub enum Data {
     Template(Box<Template>),
     Assignment(Box<Assignment>),
     Hazard(Box<Hazard>),
+    Evidence(Box<crate::evidence::service::Evidence>),
     Code(Box<SyncCode>),
     User(Box<SyncUser>),
 }
@@ -352,6 +353,27 @@ table_source!(
     HazardRow,
     hazard_data
 );
+fn evidence_data(r: crate::evidence::service::EvidenceRow) -> (String, i64, Data) {
+    (
+        r.id.clone(),
+        r.version,
+        Data::Evidence(Box::new(crate::evidence::service::Evidence::from(r))),
+    )
+}
+
+table_source!(
+    page_evidence,
+    evidence_by_ids,
+    evidence_in_scope,
+    evidence_versions,
+    "evidence",
+    evidence,
+    filters::evidence,
+    filters::evidence_parts,
+    crate::evidence::service::EvidenceRow::as_select(),
+    crate::evidence::service::EvidenceRow,
+    evidence_data
+);
 table_source!(
     page_units,
     units_by_ids,
@@ -403,6 +425,7 @@ fn puts(
         "checklist_templates" => templates_by_ids(conn, who, ids, max_version, at),
         "codes" => codes_by_ids(conn, who, ids, max_version, at),
         "equipment" => equipment_by_ids(conn, who, ids, max_version, at),
+        "evidence" => evidence_by_ids(conn, who, ids, max_version, at),
         "hazards" => hazards_by_ids(conn, who, ids, max_version, at),
         "units" => units_by_ids(conn, who, ids, max_version, at),
         "users" => users_by_ids(conn, who, ids, max_version, at),
@@ -426,6 +449,7 @@ fn evicts(
         "checklist_templates" => templates_in_scope(conn, who, ids)?,
         "codes" => codes_in_scope(conn, who, ids)?,
         "equipment" => equipment_in_scope(conn, who, ids)?,
+        "evidence" => evidence_in_scope(conn, who, ids)?,
         "hazards" => hazards_in_scope(conn, who, ids)?,
         "units" => units_in_scope(conn, who, ids)?,
         "users" => users_in_scope(conn, who, ids)?,
@@ -457,17 +481,7 @@ fn assignment_family(conn: &mut DbConn, id: &str) -> QueryResult<Vec<(&'static s
     };
     let mut family = vec![("assignments", vec![a.id.clone()])];
     if !a.sealed {
-        let eq: Vec<String> = equipment::table
-            .filter(equipment::unit_id.eq(&a.unit_id))
-            .select(equipment::id)
-            .load(conn)?;
-        let hz: Vec<String> = hazards::table
-            .filter(hazards::unit_id.eq(&a.unit_id))
-            .select(hazards::id)
-            .load(conn)?;
-        family.push(("units", vec![a.unit_id.clone()]));
-        family.push(("equipment", eq));
-        family.push(("hazards", hz));
+        family.extend(super::scope::unit_family(conn, &a.unit_id)?);
     }
     family.push(("users", crate::work::assignments::team_of(&a)));
     Ok(family)
@@ -707,6 +721,7 @@ pub fn pull_in_snapshot(
         all.extend(page_templates(conn, &who, &pos, head, n)?);
         all.extend(page_codes(conn, &who, &pos, head, n)?);
         all.extend(page_equipment(conn, &who, &pos, head, n)?);
+        all.extend(page_evidence(conn, &who, &pos, head, n)?);
         all.extend(page_hazards(conn, &who, &pos, head, n)?);
         all.extend(page_units(conn, &who, &pos, head, n)?);
         all.extend(page_users(conn, &who, &pos, head, n)?);
@@ -819,6 +834,7 @@ pub fn scope_versions(conn: &mut DbConn, who: &Who) -> QueryResult<Vec<TableVers
         ("checklist_templates", templates_versions(conn, who)?),
         ("codes", codes_versions(conn, who)?),
         ("equipment", equipment_versions(conn, who)?),
+        ("evidence", evidence_versions(conn, who)?),
         ("hazards", hazards_versions(conn, who)?),
         ("units", units_versions(conn, who)?),
         ("users", users_versions(conn, who)?),

@@ -108,6 +108,10 @@ fn dispatch(
             let status = hazards::update_tx(tx, me, &origin, args(&m.args)?, now, rules)?;
             Ok(status.into())
         }
+        "evidence.attach" => {
+            crate::evidence::service::attach_tx(tx, me, args(&m.args)?, now)?;
+            Ok("applied".into())
+        }
         other => Err(ApiError::bad_request(
             "unknown_mutation",
             format!(

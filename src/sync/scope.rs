@@ -16,15 +16,43 @@ use crate::auth::extractor::AuthUser;
 use crate::auth::region::Role;
 
 /// The synced tables, in pull order (the order of `table` within a version).
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "assignments",
     "checklist_templates",
     "codes",
     "equipment",
+    "evidence",
     "hazards",
     "units",
     "users",
 ];
+
+/// A unit and what hangs off it, as devices hold it: the unit, its equipment, its hazards and
+/// their evidence. What enters or leaves a scope together with the unit.
+pub fn unit_family(
+    conn: &mut crate::db::DbConn,
+    unit_id: &str,
+) -> diesel::QueryResult<Vec<(&'static str, Vec<String>)>> {
+    use crate::db::schema::{equipment, evidence, hazards};
+    let eq: Vec<String> = equipment::table
+        .filter(equipment::unit_id.eq(unit_id))
+        .select(equipment::id)
+        .load(conn)?;
+    let hz: Vec<String> = hazards::table
+        .filter(hazards::unit_id.eq(unit_id))
+        .select(hazards::id)
+        .load(conn)?;
+    let ev: Vec<String> = evidence::table
+        .filter(evidence::unit_id.eq(unit_id))
+        .select(evidence::id)
+        .load(conn)?;
+    Ok(vec![
+        ("units", vec![unit_id.to_string()]),
+        ("equipment", eq),
+        ("hazards", hz),
+        ("evidence", ev),
+    ])
+}
 
 #[derive(Debug, Clone)]
 pub enum Who {
@@ -109,8 +137,8 @@ pub mod filters {
     use super::*;
     use crate::db::DbConn;
     use crate::db::schema::{
-        assignment_members, assignments, checklist_templates, codes, equipment, hazards, units,
-        users,
+        assignment_members, assignments, checklist_templates, codes, equipment, evidence, hazards,
+        units, users,
     };
 
     type Backend = <DbConn as diesel::Connection>::Backend;
@@ -195,6 +223,34 @@ pub mod filters {
                 Box::new(hazards::unit_id.eq_any(my_units(user))),
             ],
             _ => vec![hazards(who)],
+        }
+    }
+
+    pub fn evidence_parts<'a>(who: &'a Who) -> Vec<Filter<'a, evidence::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(evidence::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(evidence::region_code, like),
+                Box::new(evidence::unit_id.eq_any(my_units(user))),
+            ],
+            _ => vec![evidence(who)],
+        }
+    }
+
+    /// Evidence goes with its hazard (the row carries the hazard's unit and region).
+    pub fn evidence<'a>(
+        who: &'a Who,
+    ) -> Box<dyn BoxableExpression<evidence::table, Backend, SqlType = diesel::sql_types::Bool> + 'a>
+    {
+        match who {
+            Who::Region { like, .. } => Box::new(evidence::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                evidence::region_code
+                    .like(like.as_str())
+                    .or(evidence::unit_id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(evidence::unit_id.eq(unit.as_str())),
+            Who::Nobody { .. } => Box::new(evidence::id.eq("").and(evidence::id.ne(""))),
         }
     }
 

@@ -149,21 +149,11 @@ fn record_family_exit(
     team: &[String],
     now: NaiveDateTime,
 ) -> diesel::QueryResult<()> {
-    use crate::db::schema::{equipment, hazards};
-    use diesel::prelude::*;
     let mut family: Vec<(&str, String)> = Vec::new();
     if !a.sealed {
-        family.push(("units", a.unit_id.clone()));
-        let eq: Vec<String> = equipment::table
-            .filter(equipment::unit_id.eq(&a.unit_id))
-            .select(equipment::id)
-            .load(tx.conn())?;
-        family.extend(eq.into_iter().map(|id| ("equipment", id)));
-        let hz: Vec<String> = hazards::table
-            .filter(hazards::unit_id.eq(&a.unit_id))
-            .select(hazards::id)
-            .load(tx.conn())?;
-        family.extend(hz.into_iter().map(|id| ("hazards", id)));
+        for (table, ids) in crate::sync::scope::unit_family(tx.conn(), &a.unit_id)? {
+            family.extend(ids.into_iter().map(|id| (table, id)));
+        }
     }
     family.extend(team.iter().map(|u| ("users", u.clone())));
     for member in team {

@@ -73,16 +73,8 @@ pub fn report_tx(
             }
         }
     };
-    let inspection_id = args
-        .inspection_id
-        .as_deref()
-        .map(|i| validate::uuid("inspection_id", i))
-        .transpose()?;
-    let item_code = args
-        .item_code
-        .as_deref()
-        .map(|c| validate::text("item_code", c, 32))
-        .transpose()?;
+    let (inspection_id, item_code) =
+        validate::inspection_item(args.inspection_id.as_deref(), args.item_code.as_deref())?;
     let description = validate::multiline("description", &args.description, 4000, true)?;
     if !matches!(args.level.as_str(), "minor" | "general" | "major") {
         return Err(ApiError::invalid(
@@ -138,7 +130,7 @@ pub fn report_tx(
     Ok(row)
 }
 
-fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<HazardRow> {
+pub(crate) fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<HazardRow> {
     let nf = || ApiError::not_found("hazard");
     let id = validate::uuid("id", id).map_err(|_| nf())?;
     let h = queries::find_hazard(conn, &id)?.ok_or_else(nf)?;

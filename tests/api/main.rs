@@ -5,6 +5,7 @@ mod common;
 mod auth;
 mod cli;
 mod demo;
+mod evidence;
 mod http;
 mod registry;
 mod spec_routes;

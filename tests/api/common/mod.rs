@@ -221,6 +221,21 @@ impl Drop for TestApp {
 }
 
 #[derive(Debug)]
+pub struct BinResp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    /// The JSON body, if it was JSON.
+    pub body: Value,
+}
+
+impl BinResp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Debug)]
 pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
@@ -340,6 +355,28 @@ impl TestApp {
             rb = rb.json(&b);
         }
         self.send(method, path, rb).await
+    }
+
+    /// Like [`TestApp::send`] for answers that may be binary (photos): the body as bytes.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        rb: reqwest::RequestBuilder,
+    ) -> BinResp {
+        let resp = rb.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("response body").to_vec();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        spec::check_response(method.as_str(), path, status, &headers, &text, &body);
+        BinResp {
+            status,
+            headers,
+            bytes,
+            body,
+        }
     }
 
     /// Sends a prepared request and checks the answer against the spec.

@@ -1,0 +1,3 @@
+DROP TABLE evidence;
+DROP TABLE blobs;
+DROP TABLE uploads;
