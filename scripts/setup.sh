@@ -9,6 +9,9 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v nasm >/dev/null 2>&1 || need+=(nasm)
+# The tests run a stock tus client from PyPI (scripts/test.sh installs it with pip).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

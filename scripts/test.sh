@@ -13,6 +13,14 @@ cd "$(dirname "$0")/.."
 # The build's Debian packages (a C compiler; cmake and nasm for libjpeg-turbo), if missing.
 scripts/setup.sh
 
+# The stock tus client the suite runs against the server (tuspy, from PyPI), in target/.
+pytools="$PWD/target/pytools"
+if ! PYTHONPATH="$pytools" python3 -c 'import tusclient' 2>/dev/null; then
+  echo "== installing tuspy (the stock tus client the tests use) into target/pytools"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pytools" 'tuspy==1.1.0'
+fi
+export XUNCHA_TEST_PYTHONPATH="$pytools"
+
 require_pg="${XUNCHA_TEST_REQUIRE_POSTGRES:-0}"
 if [ "${1:-}" = "--require-postgres" ]; then
   require_pg=1

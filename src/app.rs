@@ -164,7 +164,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     )?;
     drop(conn);
     let auth_cache = Duration::from_secs(config.auth_cache_secs);
-    let blobs = crate::evidence::blobs::BlobStore::local(&config.blob_store_dir())?;
+    let blobs = crate::evidence::blobs::BlobStore::from_config(&config)?;
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),

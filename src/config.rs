@@ -187,6 +187,16 @@ settings! {
         "How often expired incomplete uploads are deleted (one app server per interval). 0: never (use `xuncha uploads sweep`).";
     blob_store_dir: String = String::new(), "XUNCHA_BLOB_STORE_DIR", false,
         "Where photo evidence is stored (originals, previews, thumbnails), by SHA-256. Empty: `blobs` in the data directory.";
+    blob_store_s3_bucket: String = String::new(), "XUNCHA_BLOB_STORE_S3_BUCKET", false,
+        "Keep photo evidence in this bucket of an S3-compatible store instead of `blob_store_dir`. Empty: the local directory.";
+    blob_store_s3_endpoint: String = String::new(), "XUNCHA_BLOB_STORE_S3_ENDPOINT", false,
+        "The S3 endpoint URL (e.g. `https://minio.internal:9000`; path-style requests). Empty: AWS for the region.";
+    blob_store_s3_region: String = "us-east-1".into(), "XUNCHA_BLOB_STORE_S3_REGION", false,
+        "The S3 region.";
+    blob_store_s3_access_key_id: String = String::new(), "XUNCHA_BLOB_STORE_S3_ACCESS_KEY_ID", false,
+        "The S3 access key id.";
+    blob_store_s3_secret_access_key: Option<String> = None, "XUNCHA_BLOB_STORE_S3_SECRET_ACCESS_KEY", true,
+        "The S3 secret access key.";
     sync_tombstone_retention_days: u64 = 180, "XUNCHA_SYNC_TOMBSTONE_RETENTION_DAYS", false,
         "How long deleted rows (and scope changes) are remembered for devices that were offline; a device whose copy is older must resync from scratch. At least 180.";
     sync_prune_interval_secs: u64 = 21600, "XUNCHA_SYNC_PRUNE_INTERVAL_SECS", false,

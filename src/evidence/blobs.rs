@@ -70,6 +70,36 @@ impl BlobStore {
         })
     }
 
+    /// The store the configuration names: an S3-compatible bucket, else a local directory.
+    pub fn from_config(cfg: &crate::config::Config) -> Result<BlobStore, String> {
+        if cfg.blob_store_s3_bucket.trim().is_empty() {
+            return BlobStore::local(&cfg.blob_store_dir());
+        }
+        let endpoint = cfg.blob_store_s3_endpoint.trim();
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(cfg.blob_store_s3_bucket.trim())
+            .with_region(cfg.blob_store_s3_region.trim())
+            .with_access_key_id(cfg.blob_store_s3_access_key_id.trim())
+            .with_secret_access_key(
+                cfg.blob_store_s3_secret_access_key
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim(),
+            );
+        if !endpoint.is_empty() {
+            b = b
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        let s3 = b
+            .build()
+            .map_err(|e| format!("blob store: S3 settings: {e}"))?;
+        Ok(BlobStore {
+            store: Arc::new(s3),
+        })
+    }
+
     /// Copies the file at `path` to `sha256`'s original, a chunk at a time.
     pub async fn put_file(&self, sha256: &str, path: &Path) -> Result<(), ApiError> {
         let upload = self

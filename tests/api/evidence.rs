@@ -25,7 +25,10 @@ crate::both_backends!(
     uploads_end_by_termination_or_expiry,
     an_upload_resumes_on_another_server_after_a_restart,
     two_patches_never_interleave,
+    a_stock_tus_client_uploads_unchanged,
 );
+
+crate::both_backends_raw!(photos_live_in_an_s3_compatible_store);
 
 const UPLOADS: &str = "/api/v1/uploads/";
 
@@ -745,4 +748,98 @@ async fn two_patches_never_interleave(app: TestApp) {
     assert_eq!(first.await.unwrap().unwrap(), 204);
     let id = attach(&app, &p.ins, &p.hazard, &sha_hex(&photo)).await;
     assert_eq!(download(&app, &p.ins, &id, "original").await.bytes, photo);
+}
+
+/// tuspy, from PyPI, as its documentation uses it (scripts/test.sh installs it into
+/// target/pytools): create, upload half, resume on the same URL after a HEAD, sha1 checksums.
+async fn a_stock_tus_client_uploads_unchanged(app: TestApp) {
+    let p = place(&app).await;
+    let photo = jpeg(800, 600, 11);
+    let file = app.db.data_dir().join("photo.jpg");
+    std::fs::write(&file, &photo).unwrap();
+    let pythonpath = std::env::var("XUNCHA_TEST_PYTHONPATH")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/pytools").to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/tus_upload.py");
+    let args = vec![
+        script.to_string(),
+        format!("{}{UPLOADS}", app.base),
+        p.ins.clone(),
+        file.display().to_string(),
+        sha_hex(&photo),
+        "16384".to_string(),
+    ];
+    // The client blocks; the server runs on this test's thread meanwhile.
+    let out = actix_rt::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(&args)
+            .env("PYTHONPATH", pythonpath)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'tusclient'"),
+        "tuspy is not installed: run scripts/test.sh, which installs it into target/pytools"
+    );
+    assert!(out.status.success(), "tuspy failed: {stderr}");
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(url.starts_with(&format!("{}{UPLOADS}", app.base)), "{url}");
+    let id = attach(&app, &p.ins, &p.hazard, &sha_hex(&photo)).await;
+    assert_eq!(download(&app, &p.ins, &id, "original").await.bytes, photo);
+}
+
+/// With an S3 bucket configured, originals and renditions go there (and come back from
+/// there, ranges included), nothing to the local blob directory.
+async fn photos_live_in_an_s3_compatible_store(backend: crate::common::Backend) {
+    let db = crate::common::TestDb::new(backend);
+    let s3_root = db.data_dir().join("s3");
+    let endpoint = crate::common::start_s3(&s3_root, "evidence");
+    let app = TestApp::spawn_on_with(db, |c| {
+        c.blob_store_s3_bucket = "evidence".into();
+        c.blob_store_s3_endpoint = endpoint.clone();
+        c.blob_store_s3_access_key_id = crate::common::S3_ACCESS_KEY.into();
+        c.blob_store_s3_secret_access_key = Some(crate::common::S3_SECRET_KEY.into());
+    })
+    .await;
+    let p = place(&app).await;
+    let photo = jpeg(640, 480, 12);
+    let sha = sha_hex(&photo);
+    let tus = Tus {
+        app: &app,
+        token: p.ins.clone(),
+    };
+    let (_, r) = tus.upload(&photo).await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.bytes));
+    let stored = s3_root
+        .join("evidence")
+        .join("original")
+        .join(&sha[..2])
+        .join(&sha);
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        photo,
+        "the original is in the bucket"
+    );
+    assert!(
+        s3_root
+            .join("evidence")
+            .join("thumb")
+            .join(&sha[..2])
+            .join(&sha)
+            .exists()
+    );
+    assert!(!app.db.data_dir().join("blobs").join("original").exists());
+    let id = attach(&app, &p.ins, &p.hazard, &sha).await;
+    assert_eq!(download(&app, &p.ins, &id, "original").await.bytes, photo);
+    let path = format!("/api/v1/evidence/{id}/original");
+    let rb = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(&p.ins)
+        .header("range", "bytes=-100");
+    let r = app.send_bytes(Method::GET, &path, rb).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.bytes, photo[photo.len() - 100..]);
 }

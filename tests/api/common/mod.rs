@@ -521,3 +521,48 @@ impl Direct {
         rows[0].n
     }
 }
+
+/// An S3-compatible server (s3s-fs: the S3 protocol over a directory, signatures checked),
+/// started in-process on a free port, with one bucket. Answers its endpoint URL.
+pub fn start_s3(root: &std::path::Path, bucket: &str) -> String {
+    std::fs::create_dir_all(root.join(bucket)).expect("bucket dir");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("s3 runtime");
+        rt.block_on(async move {
+            let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
+            let mut b = s3s::service::S3ServiceBuilder::new(fs);
+            b.set_auth(s3s::auth::SimpleAuth::from_single(
+                S3_ACCESS_KEY,
+                S3_SECRET_KEY,
+            ));
+            let service = b.build();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind s3");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+    });
+    format!("http://{}", rx.recv().expect("s3 server started"))
+}
+
+pub const S3_ACCESS_KEY: &str = "xuncha-test";
+pub const S3_SECRET_KEY: &str = "xuncha-test-secret-key";
