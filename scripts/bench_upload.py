@@ -11,7 +11,8 @@ Per round, two kinds, interleaved:
 Reported: medians over the rounds of MB/s (MB = 10^6 bytes of photo sent), the ratio photo /
 transfer, and the server's peak RSS (VmHWM) over the whole run.
 
-Environment: BENCH_RUNS=5 PARALLEL=16.
+Environment: BENCH_RUNS=5 PARALLEL=16 KINDS=transfer,photo (one kind alone: to see which
+one the peak RSS comes from).
 """
 import base64
 import hashlib
@@ -30,6 +31,7 @@ import time
 BIN, PHOTO = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 PARALLEL = int(os.environ.get("PARALLEL", "16"))
+KINDS = os.environ.get("KINDS", "transfer,photo").split(",")
 ADMIN_PASSWORD = "admin-bench-pass-123"
 
 
@@ -115,8 +117,8 @@ def main():
             for _ in range(PARALLEL):
                 n += 1
                 files.append(base + b"xuncha-bench-%08d" % n)
-            transfer.append(batch(port, token, files, True))
-            photo.append(batch(port, token, files, False))
+            transfer.append(batch(port, token, files, True) if "transfer" in KINDS else 0.0)
+            photo.append(batch(port, token, files, False) if "photo" in KINDS else 0.0)
             print("   round %d: transfer %.0f MB/s | photo %.0f MB/s"
                   % (r + 1, transfer[-1], photo[-1]), flush=True)
         hwm = 0
@@ -128,7 +130,7 @@ def main():
               % (RUNS, PARALLEL))
         print("transfer only (partial uploads): %.0f MB/s" % t)
         print("photo uploads (hash + validate + EXIF + thumb + preview + store): %.0f MB/s "
-              "(%.1f photos/s), ratio to transfer %.2f" % (p, p * 1e6 / len(base), p / t))
+              "(%.1f photos/s), ratio to transfer %.2f" % (p, p * 1e6 / len(base), p / t if t else 0))
         print("server peak RSS: %.0f MB" % hwm)
     finally:
         proc.terminate()

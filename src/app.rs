@@ -36,6 +36,11 @@ pub struct AppState {
     pub caught_up: Arc<crate::sync::caught_up::CaughtUp>,
     /// Where evidence photos are stored.
     pub blobs: crate::evidence::blobs::BlobStore,
+    /// Completed photos processed at once (decode, renditions, copy to the store): one per
+    /// core, so that memory stays bounded however many uploads finish together.
+    pub ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// The threads that hash, decode and render completed photos.
+    pub ingest_pool: Arc<crate::evidence::pool::IngestPool>,
 }
 
 /// One route: method, path (actix and OpenAPI share the `{param}` syntax) and its handler.
@@ -165,6 +170,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     drop(conn);
     let auth_cache = Duration::from_secs(config.auth_cache_secs);
     let blobs = crate::evidence::blobs::BlobStore::from_config(&config)?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),
@@ -177,6 +183,8 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         sessions: Arc::new(crate::auth::cache::SessionCache::new(auth_cache)),
         caught_up: Arc::default(),
         blobs,
+        ingest_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
+        ingest_pool: Arc::new(crate::evidence::pool::IngestPool::new(cores)),
     };
     Ok((state, admin_password))
 }

@@ -43,6 +43,8 @@ impl Variant {
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// Bytes buffered per part when copying a file in (S3 parts are at least 5 MiB).
+    part_size: usize,
 }
 
 fn unavailable(e: object_store::Error) -> ApiError {
@@ -67,6 +69,7 @@ impl BlobStore {
             .map_err(|e| format!("blob store {}: {e}", dir.display()))?;
         Ok(BlobStore {
             store: Arc::new(fs),
+            part_size: 1024 * 1024,
         })
     }
 
@@ -97,6 +100,7 @@ impl BlobStore {
             .map_err(|e| format!("blob store: S3 settings: {e}"))?;
         Ok(BlobStore {
             store: Arc::new(s3),
+            part_size: 5 * 1024 * 1024,
         })
     }
 
@@ -107,7 +111,7 @@ impl BlobStore {
             .put_multipart(&key(sha256, Variant::Original))
             .await
             .map_err(unavailable)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, 5 * 1024 * 1024);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         let mut file = std::fs::File::open(path).map_err(ApiError::internal_from)?;
         let mut buf = vec![0u8; CHUNK];
         loop {

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod image;
+pub mod pool;
 pub mod routes;
 pub mod service;
 pub mod tus;

@@ -650,13 +650,20 @@ async fn complete(state: &AppState, row: &UploadRow) -> ApiResult<UploadRow> {
     };
     let s = sha.clone();
     let known = state.db.run(move |conn| Ok(blob_exists(conn, &s)?)).await?;
+    // Bounded memory: a few photos decode and copy at a time; the others wait here.
+    let _permit = state
+        .ingest_permits
+        .acquire()
+        .await
+        .map_err(ApiError::internal_from)?;
     let processed = if known {
         Ok(None)
     } else {
         let p = path.clone();
-        web::block(move || process(&p, &sha, &limits))
-            .await
-            .map_err(ApiError::internal_from)?
+        state
+            .ingest_pool
+            .run(move || process(&p, &sha, &limits))
+            .await?
             .map(Some)
     };
     let processed = match processed {
