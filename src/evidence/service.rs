@@ -32,6 +32,9 @@ pub struct EvidenceRow {
     pub gps_lat: Option<f64>,
     pub gps_lon: Option<f64>,
     pub taken_at: Option<NaiveDateTime>,
+    pub exif_gps_lat: Option<f64>,
+    pub exif_gps_lon: Option<f64>,
+    pub orientation: Option<i32>,
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub uploaded_by: String,
@@ -61,8 +64,12 @@ pub struct Evidence {
     pub status: String,
     pub device_time: Option<DateTime<Utc>>,
     pub gps: Option<Gps>,
-    /// From the photo's EXIF, once complete.
+    /// From the photo's EXIF, once complete: when it was taken (as UTC when the camera
+    /// recorded its offset, else the camera's local time), where, and its orientation (1-8).
     pub taken_at: Option<DateTime<Utc>>,
+    pub exif_gps: Option<Gps>,
+    pub orientation: Option<i32>,
+    /// As displayed (after orientation), once complete.
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub uploaded_by: String,
@@ -88,6 +95,11 @@ impl From<EvidenceRow> for Evidence {
             status: r.status,
             device_time: r.device_time.map(utc),
             taken_at: r.taken_at.map(utc),
+            exif_gps: match (r.exif_gps_lat, r.exif_gps_lon) {
+                (Some(lat), Some(lon)) => Some(Gps { lat, lon }),
+                _ => None,
+            },
+            orientation: r.orientation,
             width: r.width,
             height: r.height,
             uploaded_by: r.uploaded_by,
@@ -114,6 +126,31 @@ pub struct Attach {
     pub device_time: Option<DateTime<Utc>>,
     #[serde(default)]
     pub gps: Option<Gps>,
+}
+
+/// What an evidence row copies from its blob.
+type BlobFacts = (
+    Option<NaiveDateTime>,
+    Option<f64>,
+    Option<f64>,
+    i32,
+    i32,
+    i32,
+);
+
+fn blob_facts(conn: &mut DbConn, sha: &str) -> QueryResult<Option<BlobFacts>> {
+    blobs::table
+        .find(sha)
+        .select((
+            blobs::taken_at,
+            blobs::gps_lat,
+            blobs::gps_lon,
+            blobs::orientation,
+            blobs::width,
+            blobs::height,
+        ))
+        .first(conn)
+        .optional()
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<EvidenceRow>> {
@@ -174,11 +211,7 @@ pub fn attach_tx(
             "evidence with this id exists",
         ));
     }
-    let blob: Option<(Option<NaiveDateTime>, i32, i32)> = blobs::table
-        .find(&sha)
-        .select((blobs::taken_at, blobs::width, blobs::height))
-        .first(tx.conn())
-        .optional()?;
+    let blob = blob_facts(tx.conn(), &sha)?;
     let row = EvidenceRow {
         id,
         hazard_id: hazard.id,
@@ -198,8 +231,11 @@ pub fn attach_tx(
         gps_lat: args.gps.map(|g| g.lat),
         gps_lon: args.gps.map(|g| g.lon),
         taken_at: blob.and_then(|b| b.0),
-        width: blob.map(|b| b.1),
-        height: blob.map(|b| b.2),
+        exif_gps_lat: blob.and_then(|b| b.1),
+        exif_gps_lon: blob.and_then(|b| b.2),
+        orientation: blob.map(|b| b.3),
+        width: blob.map(|b| b.4),
+        height: blob.map(|b| b.5),
         uploaded_by: me.id.clone(),
         created_at: now,
         updated_at: now,
@@ -214,12 +250,7 @@ pub fn attach_tx(
 /// The evidence rows waiting for `sha` are complete (inside the sync transaction that
 /// stores the blob row).
 pub fn complete_pending(tx: &mut SyncTx<'_>, sha: &str, now: NaiveDateTime) -> ApiResult<()> {
-    let blob: Option<(Option<NaiveDateTime>, i32, i32)> = blobs::table
-        .find(sha)
-        .select((blobs::taken_at, blobs::width, blobs::height))
-        .first(tx.conn())
-        .optional()?;
-    let Some((taken_at, width, height)) = blob else {
+    let Some((taken_at, lat, lon, orientation, width, height)) = blob_facts(tx.conn(), sha)? else {
         return Ok(());
     };
     let version = tx.version();
@@ -231,6 +262,9 @@ pub fn complete_pending(tx: &mut SyncTx<'_>, sha: &str, now: NaiveDateTime) -> A
     .set((
         evidence::status.eq("complete"),
         evidence::taken_at.eq(taken_at),
+        evidence::exif_gps_lat.eq(lat),
+        evidence::exif_gps_lon.eq(lon),
+        evidence::orientation.eq(Some(orientation)),
         evidence::width.eq(Some(width)),
         evidence::height.eq(Some(height)),
         evidence::updated_at.eq(now),

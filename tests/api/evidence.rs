@@ -26,9 +26,13 @@ crate::both_backends!(
     an_upload_resumes_on_another_server_after_a_restart,
     two_patches_never_interleave,
     a_stock_tus_client_uploads_unchanged,
+    an_interrupted_patch_keeps_what_arrived,
 );
 
-crate::both_backends_raw!(photos_live_in_an_s3_compatible_store);
+crate::both_backends_raw!(
+    photos_live_in_an_s3_compatible_store,
+    locations_follow_trusted_proxies_only
+);
 
 const UPLOADS: &str = "/api/v1/uploads/";
 
@@ -48,6 +52,59 @@ pub fn jpeg(w: u16, h: u16, seed: u8) -> Vec<u8> {
     jpeg_encoder::Encoder::new(&mut out, 90)
         .encode(&px, w, h, jpeg_encoder::ColorType::Rgb)
         .unwrap();
+    out
+}
+
+/// [`jpeg`] with the EXIF a phone writes: held upright (orientation 6), the time with its
+/// offset, and GPS.
+pub fn jpeg_with_exif(w: u16, h: u16, seed: u8) -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value};
+    let ascii = |tag, s: &str| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
+    };
+    let dms = |tag, d: u32, m: u32, s100: u32| Field {
+        tag,
+        ifd_num: In::PRIMARY,
+        value: Value::Rational(vec![
+            Rational { num: d, denom: 1 },
+            Rational { num: m, denom: 1 },
+            Rational {
+                num: s100,
+                denom: 100,
+            },
+        ]),
+    };
+    let fields = [
+        Field {
+            tag: Tag::Orientation,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![6]),
+        },
+        ascii(Tag::DateTimeOriginal, "2026:11:20 10:21:07"),
+        ascii(Tag::OffsetTimeOriginal, "+08:00"),
+        ascii(Tag::GPSLatitudeRef, "N"),
+        dms(Tag::GPSLatitude, 30, 16, 1200),
+        ascii(Tag::GPSLongitudeRef, "E"),
+        dms(Tag::GPSLongitude, 120, 9, 3600),
+    ];
+    let mut writer = exif::experimental::Writer::new();
+    for f in &fields {
+        writer.push_field(f);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    let mut px = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            px.extend_from_slice(&[(x as u8).wrapping_add(seed), (y as u8), 128]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+    enc.add_exif_metadata(tiff.get_ref()).unwrap();
+    enc.encode(&px, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
     out
 }
 
@@ -247,7 +304,7 @@ async fn download(app: &TestApp, token: &str, id: &str, variant: &str) -> BinRes
 
 async fn an_upload_resumes_checks_chunks_and_completes_its_evidence(app: TestApp) {
     let p = place(&app).await;
-    let photo = jpeg(640, 480, 1);
+    let photo = jpeg_with_exif(640, 480, 1);
     let sha = sha_hex(&photo);
     // The device attaches the evidence offline, before the bytes: pending.
     let id = uuid::Uuid::new_v4().to_string();
@@ -318,7 +375,19 @@ async fn an_upload_resumes_checks_chunks_and_completes_its_evidence(app: TestApp
     // The evidence is complete, with what the photo says.
     let ev = app.get(&format!("/api/v1/evidence/{id}"), &p.ins).await;
     assert_eq!(ev.body["status"], "complete", "{}", ev.text);
-    assert_eq!(ev.body["width"], 640);
+    // Held upright: displayed 480 wide, 640 high.
+    assert_eq!(
+        (ev.body["width"].clone(), ev.body["height"].clone()),
+        (json!(480), json!(640))
+    );
+    assert_eq!(ev.body["orientation"], 6);
+    assert_eq!(ev.body["taken_at"], "2026-11-20T02:21:07Z");
+    let lat = ev.body["exif_gps"]["lat"].as_f64().unwrap();
+    let lon = ev.body["exif_gps"]["lon"].as_f64().unwrap();
+    assert!(
+        (lat - 30.27).abs() < 1e-6 && (lon - 120.16).abs() < 1e-6,
+        "{lat} {lon}"
+    );
     let original = download(&app, &p.ins, &id, "original").await;
     assert_eq!(original.status, 200);
     assert_eq!(original.bytes, photo, "the original is kept byte for byte");
@@ -842,4 +911,91 @@ async fn photos_live_in_an_s3_compatible_store(backend: crate::common::Backend) 
     let r = app.send_bytes(Method::GET, &path, rb).await;
     assert_eq!(r.status, 206);
     assert_eq!(r.bytes, photo[photo.len() - 100..]);
+}
+
+/// The connection drops in the middle of a PATCH: the bytes that arrived are kept (no
+/// checksum was asked for), and the client resumes from there.
+async fn an_interrupted_patch_keeps_what_arrived(app: TestApp) {
+    let p = place(&app).await;
+    let photo = jpeg(500, 300, 13);
+    let tus = Tus {
+        app: &app,
+        token: p.ins.clone(),
+    };
+    let url = tus.create_photo(&photo).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Vec<u8>, std::io::Error>>();
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let rb = tus
+        .rb(Method::PATCH, &url)
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(reqwest::Body::wrap_stream(body));
+    let sent = actix_rt::spawn(async move { rb.send().await.is_err() });
+    tx.send(Ok(photo[..1000].to_vec())).unwrap();
+    // Wait until the server is writing, then break the body off.
+    let mut db = Direct::open(&app);
+    let held = "SELECT COUNT(*) AS n FROM uploads WHERE lock_token IS NOT NULL";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.count(held) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PATCH never started"
+        );
+        actix_rt::task::yield_now().await;
+    }
+    tx.send(Err(std::io::Error::other("network gone"))).unwrap();
+    assert!(sent.await.unwrap(), "the client saw its request fail");
+    // The server keeps the 1000 bytes once it has let go of the upload.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.count(held) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PATCH never ended"
+        );
+        actix_rt::task::yield_now().await;
+    }
+    let offset = tus.offset(&url).await;
+    assert_eq!(offset, 1000);
+    assert_eq!(
+        tus.patch(&url, offset, &photo[offset..], None).await.status,
+        204
+    );
+    let id = attach(&app, &p.ins, &p.hazard, &sha_hex(&photo)).await;
+    assert_eq!(download(&app, &p.ins, &id, "original").await.bytes, photo);
+}
+
+/// `Location` uses X-Forwarded-Proto/Host only from a configured proxy.
+async fn locations_follow_trusted_proxies_only(backend: crate::common::Backend) {
+    for trusted in [false, true] {
+        let app = TestApp::spawn_with(backend, |c| {
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.1".into()];
+            }
+        })
+        .await;
+        let admin = app.admin_token().await;
+        let photo = jpeg(32, 32, 14);
+        let tus = Tus {
+            app: &app,
+            token: admin,
+        };
+        let rb = tus
+            .rb(Method::POST, UPLOADS)
+            .header("upload-length", photo.len().to_string())
+            .header("upload-metadata", meta(&[("sha256", &sha_hex(&photo))]))
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "xuncha.example.gov.cn");
+        let r = tus.send(Method::POST, UPLOADS, rb).await;
+        assert_eq!(r.status, 201);
+        let location = r.header("location").unwrap();
+        if trusted {
+            assert!(
+                location.starts_with("https://xuncha.example.gov.cn/api/v1/uploads/"),
+                "{location}"
+            );
+        } else {
+            assert!(location.starts_with(&app.base), "{location}");
+        }
+    }
 }

@@ -52,8 +52,11 @@ CREATE TABLE evidence (
     device_time TIMESTAMP,
     gps_lat DOUBLE PRECISION,
     gps_lon DOUBLE PRECISION,
-    -- From the photo's EXIF once its blob is complete.
+    -- From the photo's EXIF once its blob is complete (the device's own gps is above).
     taken_at TIMESTAMP,
+    exif_gps_lat DOUBLE PRECISION,
+    exif_gps_lon DOUBLE PRECISION,
+    orientation INTEGER,
     width INTEGER,
     height INTEGER,
     uploaded_by TEXT NOT NULL REFERENCES users (id),
