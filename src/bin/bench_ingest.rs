@@ -14,7 +14,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use exif::{Field, In, Rational, Tag, Value};
 use xuncha::evidence::image::{self as evidence_image, JpegCodec, Limits, Renditions};
 
 fn main() -> ExitCode {
@@ -139,47 +138,17 @@ fn generate(out: &Path) -> Res {
             px.extend(rgb.map(|c| (c + noise * 40.0).clamp(0.0, 255.0) as u8));
         }
     }
-    let ascii = |tag, s: &str| Field {
-        tag,
-        ifd_num: In::PRIMARY,
-        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
-    };
-    let dms = |tag, d: u32, m: u32, s100: u32| Field {
-        tag,
-        ifd_num: In::PRIMARY,
-        value: Value::Rational(vec![
-            Rational { num: d, denom: 1 },
-            Rational { num: m, denom: 1 },
-            Rational {
-                num: s100,
-                denom: 100,
-            },
-        ]),
-    };
-    let fields = [
-        Field {
-            tag: Tag::Orientation,
-            ifd_num: In::PRIMARY,
-            value: Value::Short(vec![6]),
-        },
-        ascii(Tag::Make, "Bench"),
-        ascii(Tag::DateTimeOriginal, "2025:06:03 10:21:07"),
-        ascii(Tag::OffsetTimeOriginal, "+08:00"),
-        ascii(Tag::GPSLatitudeRef, "N"),
-        dms(Tag::GPSLatitude, 31, 13, 4760),
-        ascii(Tag::GPSLongitudeRef, "E"),
-        dms(Tag::GPSLongitude, 121, 28, 1030),
-    ];
-    let mut writer = exif::experimental::Writer::new();
-    for f in &fields {
-        writer.push_field(f);
-    }
-    let mut tiff = std::io::Cursor::new(Vec::new());
-    writer.write(&mut tiff, false)?;
+    let tiff = evidence_image::sample::phone_exif(&evidence_image::sample::PhoneExif {
+        orientation: 6,
+        taken: "2025:06:03 10:21:07",
+        offset: "+08:00",
+        lat: (31, 13, 4760),
+        lon: (121, 28, 1030),
+    })?;
 
     let mut encoder = jpeg_encoder::Encoder::new_file(out, 90)?;
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-    encoder.add_exif_metadata(tiff.get_ref())?;
+    encoder.add_exif_metadata(&tiff)?;
     encoder.encode(&px, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)?;
     println!("{} bytes, {w}x{h}", std::fs::metadata(out)?.len());
     Ok(())

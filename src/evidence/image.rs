@@ -13,6 +13,7 @@
 mod meta;
 mod pixels;
 mod probe;
+pub mod sample;
 #[cfg(test)]
 mod tests;
 

@@ -58,43 +58,15 @@ pub fn jpeg(w: u16, h: u16, seed: u8) -> Vec<u8> {
 /// [`jpeg`] with the EXIF a phone writes: held upright (orientation 6), the time with its
 /// offset, and GPS.
 pub fn jpeg_with_exif(w: u16, h: u16, seed: u8) -> Vec<u8> {
-    use exif::{Field, In, Rational, Tag, Value};
-    let ascii = |tag, s: &str| Field {
-        tag,
-        ifd_num: In::PRIMARY,
-        value: Value::Ascii(vec![s.as_bytes().to_vec()]),
-    };
-    let dms = |tag, d: u32, m: u32, s100: u32| Field {
-        tag,
-        ifd_num: In::PRIMARY,
-        value: Value::Rational(vec![
-            Rational { num: d, denom: 1 },
-            Rational { num: m, denom: 1 },
-            Rational {
-                num: s100,
-                denom: 100,
-            },
-        ]),
-    };
-    let fields = [
-        Field {
-            tag: Tag::Orientation,
-            ifd_num: In::PRIMARY,
-            value: Value::Short(vec![6]),
-        },
-        ascii(Tag::DateTimeOriginal, "2026:11:20 10:21:07"),
-        ascii(Tag::OffsetTimeOriginal, "+08:00"),
-        ascii(Tag::GPSLatitudeRef, "N"),
-        dms(Tag::GPSLatitude, 30, 16, 1200),
-        ascii(Tag::GPSLongitudeRef, "E"),
-        dms(Tag::GPSLongitude, 120, 9, 3600),
-    ];
-    let mut writer = exif::experimental::Writer::new();
-    for f in &fields {
-        writer.push_field(f);
-    }
-    let mut tiff = std::io::Cursor::new(Vec::new());
-    writer.write(&mut tiff, false).unwrap();
+    use xuncha::evidence::image::sample::{PhoneExif, phone_exif};
+    let tiff = phone_exif(&PhoneExif {
+        orientation: 6,
+        taken: "2026:11:20 10:21:07",
+        offset: "+08:00",
+        lat: (30, 16, 1200),
+        lon: (120, 9, 3600),
+    })
+    .unwrap();
     let mut px = Vec::with_capacity(w as usize * h as usize * 3);
     for y in 0..h {
         for x in 0..w {
@@ -103,7 +75,7 @@ pub fn jpeg_with_exif(w: u16, h: u16, seed: u8) -> Vec<u8> {
     }
     let mut out = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
-    enc.add_exif_metadata(tiff.get_ref()).unwrap();
+    enc.add_exif_metadata(&tiff).unwrap();
     enc.encode(&px, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
     out
 }
@@ -798,14 +770,7 @@ async fn two_patches_never_interleave(app: TestApp) {
     // Wait until the server holds the upload for it.
     let mut db = Direct::open(&app);
     let held = "SELECT COUNT(*) AS n FROM uploads WHERE lock_token IS NOT NULL";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while db.count(held) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first PATCH never started"
-        );
-        actix_rt::task::yield_now().await;
-    }
+    wait_for_count(&mut db, held, 1, "the first PATCH never started").await;
     let r = tus.patch(&url, 0, &photo, None).await;
     assert!(
         r.status == 423 || r.status == 409,
@@ -913,6 +878,15 @@ async fn photos_live_in_an_s3_compatible_store(backend: crate::common::Backend) 
     assert_eq!(r.bytes, photo[photo.len() - 100..]);
 }
 
+/// Waits (yielding to the server on this thread) until `sql` counts `want` rows.
+async fn wait_for_count(db: &mut Direct, sql: &str, want: i64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.count(sql) != want {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        actix_rt::task::yield_now().await;
+    }
+}
+
 /// The connection drops in the middle of a PATCH: the bytes that arrived are kept (no
 /// checksum was asked for), and the client resumes from there.
 async fn an_interrupted_patch_keeps_what_arrived(app: TestApp) {
@@ -936,25 +910,11 @@ async fn an_interrupted_patch_keeps_what_arrived(app: TestApp) {
     // Wait until the server is writing, then break the body off.
     let mut db = Direct::open(&app);
     let held = "SELECT COUNT(*) AS n FROM uploads WHERE lock_token IS NOT NULL";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while db.count(held) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the PATCH never started"
-        );
-        actix_rt::task::yield_now().await;
-    }
+    wait_for_count(&mut db, held, 1, "the PATCH never started").await;
     tx.send(Err(std::io::Error::other("network gone"))).unwrap();
     assert!(sent.await.unwrap(), "the client saw its request fail");
     // The server keeps the 1000 bytes once it has let go of the upload.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while db.count(held) != 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the PATCH never ended"
-        );
-        actix_rt::task::yield_now().await;
-    }
+    wait_for_count(&mut db, held, 0, "the PATCH never ended").await;
     let offset = tus.offset(&url).await;
     assert_eq!(offset, 1000);
     assert_eq!(
