@@ -24,7 +24,7 @@ pub struct AuthUser {
     pub session_id: String,
     pub device_pk: String,
     /// The user's row as loaded with the session (so `/me` needs no second query).
-    pub row: Box<UserRow>,
+    pub row: std::sync::Arc<UserRow>,
 }
 
 impl AuthUser {
@@ -103,7 +103,7 @@ impl FromRequest for AuthUser {
                 unit_id: user.unit_id.clone(),
                 session_id: session.id,
                 device_pk: session.device_pk,
-                row: Box::new(user),
+                row: std::sync::Arc::new(user),
             };
             state
                 .sessions

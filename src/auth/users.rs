@@ -188,7 +188,7 @@ pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<User> 
 
 /// The caller, as loaded by the auth extractor in the same request.
 pub fn me(me: AuthUser) -> User {
-    User::from(*me.row)
+    User::from(UserRow::clone(&me.row))
 }
 
 pub async fn update(

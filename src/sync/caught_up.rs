@@ -13,31 +13,61 @@ use std::sync::RwLock;
 /// More devices than this and the map starts over (bounded memory).
 const MAX_DEVICES: usize = 200_000;
 
+struct Entry {
+    head: i64,
+    seq: i64,
+    /// The cursor this server gave the device at `head` (a device that sends it back need
+    /// not have it decoded and checked again: it was made for this device and scope).
+    cursor: String,
+}
+
 #[derive(Default)]
 pub struct CaughtUp {
-    /// device pk → (head, last_mutation_seq at that head)
-    seqs: RwLock<HashMap<String, (i64, i64)>>,
+    /// device pk → what it was told when it caught up
+    seqs: RwLock<HashMap<String, Entry>>,
+}
+
+/// What [`CaughtUp::get`] found.
+pub enum Found {
+    /// The device sent back the very cursor it was given at this head.
+    Same(i64),
+    /// The device is known at this head, but sent another cursor (check it first).
+    Other(i64),
 }
 
 impl CaughtUp {
-    pub fn get(&self, device_pk: &str, head: i64) -> Option<i64> {
+    pub fn get(&self, device_pk: &str, head: i64, cursor: &str) -> Option<Found> {
         let seqs = self.seqs.read().ok()?;
         match seqs.get(device_pk) {
-            Some(&(at, seq)) if at == head => Some(seq),
+            Some(e) if e.head == head && e.cursor == cursor => Some(Found::Same(e.seq)),
+            Some(e) if e.head == head => Some(Found::Other(e.seq)),
             _ => None,
         }
     }
 
-    pub fn put(&self, device_pk: &str, head: i64, seq: i64) {
+    pub fn put(&self, device_pk: &str, head: i64, seq: i64, cursor: &str) {
         if let Ok(mut seqs) = self.seqs.write() {
             if seqs.len() >= MAX_DEVICES {
                 seqs.clear();
             }
             match seqs.get_mut(device_pk) {
-                Some(v) if v.0 >= head => {}
-                Some(v) => *v = (head, seq),
+                Some(e) if e.head >= head => {}
+                Some(e) => {
+                    *e = Entry {
+                        head,
+                        seq,
+                        cursor: cursor.to_string(),
+                    }
+                }
                 None => {
-                    seqs.insert(device_pk.to_string(), (head, seq));
+                    seqs.insert(
+                        device_pk.to_string(),
+                        Entry {
+                            head,
+                            seq,
+                            cursor: cursor.to_string(),
+                        },
+                    );
                 }
             }
         }

@@ -800,7 +800,9 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
         && let Ok(c) = Cursor::decode(cursor, &state.cursor_key)
     {
         state.db.watch().observe_head(c.base);
-        state.caught_up.put(&device, c.base, *last_mutation_seq);
+        state
+            .caught_up
+            .put(&device, c.base, *last_mutation_seq, cursor);
     }
     Ok(out)
 }
@@ -808,14 +810,25 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
 /// The answer for a device at the head when nothing was committed since, from memory (see
 /// [`super::caught_up`]); `None` sends the pull to the database.
 fn caught_up(state: &AppState, me: &AuthUser, req: &PullRequest) -> Option<PullResponse> {
+    use super::caught_up::Found;
     let given = req.cursor.as_deref()?;
     let head = state.db.watch().head();
-    let c = Cursor::decode(given, &state.cursor_key).ok()?;
-    let at_head = head > 0 && c.pos.t.is_empty() && c.pos.v == head && c.base == head;
-    if !at_head || c.db != *state.database_id || c.scope != Who::of(me).fingerprint(me) {
+    if head == 0 {
         return None;
     }
-    let seq = state.caught_up.get(&me.device_pk, head)?;
+    let seq = match state.caught_up.get(&me.device_pk, head, given)? {
+        // Made by this server for this device's session at this head: a change of the
+        // user's scope would have moved the head (the users row is synced).
+        Found::Same(seq) => seq,
+        Found::Other(seq) => {
+            let c = Cursor::decode(given, &state.cursor_key).ok()?;
+            let at_head = c.pos.t.is_empty() && c.pos.v == head && c.base == head;
+            if !at_head || c.db != *state.database_id || c.scope != Who::of(me).fingerprint(me) {
+                return None;
+            }
+            seq
+        }
+    };
     Some(PullResponse::Changes {
         changes: Vec::new(),
         cursor: given.to_string(),
