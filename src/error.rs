@@ -217,6 +217,9 @@ impl ResponseError for ApiError {
                 // tus: a 412 names the versions this server speaks.
                 resp.insert_header(("tus-version", crate::evidence::tus::VERSION));
             }
+            ApiError::Status { status: 429, .. } => {
+                resp.insert_header((header::RETRY_AFTER, "60"));
+            }
             _ => {}
         }
         resp.insert_header((header::CACHE_CONTROL, "no-store"));

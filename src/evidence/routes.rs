@@ -368,11 +368,13 @@ async fn download(
                 format!("bytes {}-{}/{size}", r.start, r.end - 1),
             ));
             drop(whole);
+            let len = r.end - r.start;
             let part = state.blobs.get(&row.sha256, variant, Some(r)).await?;
             resp.insert_header((header::ETAG, etag))
                 .insert_header((header::CACHE_CONTROL, cache))
                 .insert_header((header::ACCEPT_RANGES, "bytes"))
-                .insert_header((header::CONTENT_TYPE, content_type));
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .no_chunking(len);
             return Ok(resp.streaming(
                 part.into_stream()
                     .map(|c| c.map_err(|e| ApiError::unavailable(e.to_string()))),

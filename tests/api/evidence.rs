@@ -378,6 +378,7 @@ async fn an_upload_resumes_checks_chunks_and_completes_its_evidence(app: TestApp
     let r = app.send_bytes(Method::GET, &path, rb).await;
     assert_eq!(r.status, 206);
     assert_eq!(r.bytes, photo[10..20]);
+    assert_eq!(r.header("content-length"), Some("10"));
     assert_eq!(
         r.header("content-range"),
         Some(format!("bytes 10-19/{}", photo.len()).as_str())
@@ -560,6 +561,7 @@ async fn limits_are_enforced_before_the_body_is_read(app: TestApp) {
     );
     let r = tus2.create(10, &meta(&[("sha256", &"c".repeat(64))])).await;
     assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("60"));
 }
 
 async fn uploads_belong_to_their_creator(app: TestApp) {
