@@ -243,43 +243,39 @@ pub async fn create(state: &AppState, me: &AuthUser, req: CreateRequest) -> ApiR
             Ok((row, known))
         })
         .await?;
-    if known || row.concat == "partial" {
-        if row.concat == "partial" {
-            std::fs::create_dir_all(&dir).map_err(ApiError::internal_from)?;
-            std::fs::File::create(part_path(&dir, &row.id)).map_err(ApiError::internal_from)?;
-        }
+    if known {
         return Ok(row);
     }
     std::fs::create_dir_all(&dir).map_err(ApiError::internal_from)?;
-    if let Some(ids) = parts {
-        // A final upload: its parts, joined, are its bytes.
-        let (d, target) = (dir.clone(), part_path(&dir, &row.id));
-        web::block(move || join_parts(&d, &ids, &target))
-            .await
-            .map_err(ApiError::internal_from)??;
-        row.upload_offset = row.length;
-        let done = complete(state, &row).await?;
-        let ids = row.part_ids();
-        let user = me.id.clone();
-        state
-            .db
-            .run(move |conn| {
-                diesel::delete(
-                    uploads::table
-                        .filter(uploads::id.eq_any(&ids))
-                        .filter(uploads::user_id.eq(&user)),
-                )
-                .execute(conn)?;
-                Ok(())
-            })
-            .await?;
-        for p in row.part_ids() {
-            let _ = std::fs::remove_file(part_path(&dir, &p));
-        }
-        return Ok(done);
+    let Some(ids) = parts else {
+        // Bytes come by PATCH.
+        std::fs::File::create(part_path(&dir, &row.id)).map_err(ApiError::internal_from)?;
+        return Ok(row);
+    };
+    // A final upload: its parts, joined, are its bytes.
+    let (d, joined, target) = (dir.clone(), ids.clone(), part_path(&dir, &row.id));
+    web::block(move || join_parts(&d, &joined, &target))
+        .await
+        .map_err(ApiError::internal_from)??;
+    row.upload_offset = row.length;
+    let done = complete(state, &row).await?;
+    let (parts, user) = (ids.clone(), me.id.clone());
+    state
+        .db
+        .run(move |conn| {
+            diesel::delete(
+                uploads::table
+                    .filter(uploads::id.eq_any(&parts))
+                    .filter(uploads::user_id.eq(&user)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+        .await?;
+    for p in ids {
+        let _ = std::fs::remove_file(part_path(&dir, &p));
     }
-    std::fs::File::create(part_path(&dir, &row.id)).map_err(ApiError::internal_from)?;
-    Ok(row)
+    Ok(done)
 }
 
 /// The length of a final upload made of `ids`: each must be a complete partial upload of
@@ -392,29 +388,22 @@ async fn acquire(state: &AppState, me: &AuthUser, id: &str, token: &str) -> ApiR
 }
 
 /// Moves the acknowledged offset and gives the lease back.
-async fn release(state: &AppState, id: &str, token: &str, offset: Option<i64>) -> ApiResult<()> {
+async fn release(state: &AppState, id: &str, token: &str, offset: i64) -> ApiResult<()> {
     let (id, token) = (id.to_string(), token.to_string());
     state
         .db
         .run(move |conn| {
-            let q = uploads::table
-                .find(&id)
-                .filter(uploads::lock_token.eq(&token));
-            match offset {
-                Some(o) => diesel::update(q)
-                    .set((
-                        uploads::upload_offset.eq(o),
-                        uploads::locked_until.eq(None::<NaiveDateTime>),
-                        uploads::lock_token.eq(None::<String>),
-                    ))
-                    .execute(conn)?,
-                None => diesel::update(q)
-                    .set((
-                        uploads::locked_until.eq(None::<NaiveDateTime>),
-                        uploads::lock_token.eq(None::<String>),
-                    ))
-                    .execute(conn)?,
-            };
+            diesel::update(
+                uploads::table
+                    .find(&id)
+                    .filter(uploads::lock_token.eq(&token)),
+            )
+            .set((
+                uploads::upload_offset.eq(offset),
+                uploads::locked_until.eq(None::<NaiveDateTime>),
+                uploads::lock_token.eq(None::<String>),
+            ))
+            .execute(conn)?;
             Ok(())
         })
         .await
@@ -463,14 +452,14 @@ pub async fn patch(
     let end = match outcome {
         Ok(end) => end,
         Err((keep, e)) => {
-            release(state, &row.id, &token, keep).await?;
+            release(state, &row.id, &token, keep.unwrap_or(start)).await?;
             return Err(e);
         }
     };
-    release(state, &row.id, &token, Some(end)).await?;
+    release(state, &row.id, &token, end).await?;
     let mut row = row;
     row.upload_offset = end;
-    if end == row.length && end >= start {
+    if end == row.length {
         if row.concat == "partial" {
             let (id, now) = (row.id.clone(), state.clock.now());
             state
@@ -649,6 +638,7 @@ async fn complete(state: &AppState, row: &UploadRow) -> ApiResult<UploadRow> {
         ..Limits::default()
     };
     let s = sha.clone();
+    // Stored meanwhile by someone else: nothing to check or keep (as at creation).
     let known = state.db.run(move |conn| Ok(blob_exists(conn, &s)?)).await?;
     // Bounded memory: a few photos decode and copy at a time; the others wait here.
     let _permit = state
@@ -659,10 +649,10 @@ async fn complete(state: &AppState, row: &UploadRow) -> ApiResult<UploadRow> {
     let processed = if known {
         Ok(None)
     } else {
-        let p = path.clone();
+        let (p, s) = (path.clone(), sha.clone());
         state
             .ingest_pool
-            .run(move || process(&p, &sha, &limits))
+            .run(move || process(&p, &s, &limits))
             .await?
             .map(Some)
     };
@@ -673,7 +663,6 @@ async fn complete(state: &AppState, row: &UploadRow) -> ApiResult<UploadRow> {
             return Err(e);
         }
     };
-    let sha = row.sha256.clone().unwrap_or_default();
     if let Some((_, renditions)) = &processed {
         store_blob(&state.blobs, &sha, &path, renditions).await?;
     }

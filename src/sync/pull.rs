@@ -246,36 +246,22 @@ use crate::registry::types::{Equipment, Template, Unit};
 use crate::work::queries::{AssignmentRow, HazardRow};
 use crate::work::types::{Assignment, Hazard};
 
-fn unit_data(r: UnitRow) -> (String, i64, Data) {
-    (r.id.clone(), r.version, Data::Unit(Box::new(Unit::from(r))))
+/// `fn $name(row) -> (id, version, data)`: a row as a page holds it until it is sent.
+macro_rules! row_data {
+    ($($name:ident: $row:ty => $variant:ident($api:ty);)*) => {$(
+        fn $name(r: $row) -> (String, i64, Data) {
+            (r.id.clone(), r.version, Data::$variant(Box::new(<$api>::from(r))))
+        }
+    )*};
 }
-fn equipment_data(r: EquipmentRow) -> (String, i64, Data) {
-    (
-        r.id.clone(),
-        r.version,
-        Data::Equipment(Box::new(Equipment::from(r))),
-    )
-}
-fn template_data(r: TemplateRow) -> (String, i64, Data) {
-    (
-        r.id.clone(),
-        r.version,
-        Data::Template(Box::new(Template::from(r))),
-    )
-}
-fn assignment_data(r: AssignmentRow) -> (String, i64, Data) {
-    (
-        r.id.clone(),
-        r.version,
-        Data::Assignment(Box::new(Assignment::from(r))),
-    )
-}
-fn hazard_data(r: HazardRow) -> (String, i64, Data) {
-    (
-        r.id.clone(),
-        r.version,
-        Data::Hazard(Box::new(Hazard::from(r))),
-    )
+
+row_data! {
+    unit_data: UnitRow => Unit(Unit);
+    equipment_data: EquipmentRow => Equipment(Equipment);
+    template_data: TemplateRow => Template(Template);
+    assignment_data: AssignmentRow => Assignment(Assignment);
+    hazard_data: HazardRow => Hazard(Hazard);
+    evidence_data: crate::evidence::service::EvidenceRow => Evidence(crate::evidence::service::Evidence);
 }
 
 table_source!(
@@ -353,14 +339,6 @@ table_source!(
     HazardRow,
     hazard_data
 );
-fn evidence_data(r: crate::evidence::service::EvidenceRow) -> (String, i64, Data) {
-    (
-        r.id.clone(),
-        r.version,
-        Data::Evidence(Box::new(crate::evidence::service::Evidence::from(r))),
-    )
-}
-
 table_source!(
     page_evidence,
     evidence_by_ids,
