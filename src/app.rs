@@ -104,6 +104,7 @@ pub fn route_table() -> Vec<RouteDef> {
     routes.extend(crate::work::routes::routes());
     routes.extend(crate::sync::routes::routes());
     routes.extend(crate::evidence::routes::routes());
+    routes.extend(crate::audit::routes::routes());
     routes
 }
 
@@ -234,6 +235,20 @@ fn start_jobs(state: &web::Data<AppState>) {
                     true => crate::evidence::uploads::sweep(conn, &dir, now)
                         .map(|n| Some(format!("{n} expired uploads removed"))),
                 }
+            })
+        },
+    );
+    spawn_periodic(
+        state,
+        c.overdue_check_interval_secs,
+        "overdue escalation",
+        |state, _| {
+            let now = state.clock.now();
+            let rules = crate::registry::risk::RiskRules::from_config(&state.config);
+            Box::new(move |conn| {
+                let rules = rules.map_err(ApiError::internal)?;
+                crate::work::escalation::escalate_overdue(conn, now, &rules)
+                    .map(|n| (n > 0).then(|| format!("{n} overdue hazards escalated")))
             })
         },
     );

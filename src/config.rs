@@ -211,6 +211,8 @@ settings! {
         "A unit with an accident within this many years is flagged `recent_accident`.";
     risk_refresh_interval_secs: u64 = 3600, "XUNCHA_RISK_REFRESH_INTERVAL_SECS", false,
         "How often risk facts that change with the date alone (inspections falling due, hazard deadlines, blacklist windows) are recomputed; one app server does it per interval. 0: never (use `xuncha risk refresh`).";
+    overdue_check_interval_secs: u64 = 300, "XUNCHA_OVERDUE_CHECK_INTERVAL_SECS", false,
+        "How often hazards past their rectification deadline are looked for and escalated to their region's managers (`escalated_at`, an audit entry); each is escalated once, whatever the number of app servers. 0: never.";
     risk_recent_complaint_months: u32 = 12, "XUNCHA_RISK_RECENT_COMPLAINT_MONTHS", false,
         "A unit with a substantiated complaint within this many months is flagged `recent_complaint`.";
 }
@@ -333,6 +335,14 @@ impl Config {
                 self.upload_sweep_interval_secs,
                 60,
                 7 * 86_400,
+            )?;
+        }
+        if self.overdue_check_interval_secs != 0 {
+            check_range(
+                "overdue_check_interval_secs",
+                self.overdue_check_interval_secs,
+                1,
+                86_400,
             )?;
         }
         if self.cluster_poll_ms != 0 {

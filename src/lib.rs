@@ -2,6 +2,7 @@
 //! See README.md for running it and ../api-spec/openapi.yaml for the API.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -109,6 +109,11 @@ enum Command {
         #[command(subcommand)]
         command: UploadsCommand,
     },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
     Backup {
         /// Destination file; must not exist.
@@ -123,6 +128,13 @@ enum RiskCommand {
     /// Recompute every unit's and equipment's risk facts now (what the server's periodic job
     /// does), writing only rows whose facts changed.
     Refresh(Overrides),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the whole chain and check it against the recorded head: exits 1 when any
+    /// entry was edited, removed or cut off the end.
+    Verify(Overrides),
 }
 
 #[derive(Subcommand)]
@@ -290,6 +302,28 @@ fn run(cli: Cli) -> Result<(), String> {
                 crate::evidence::uploads::sweep(&mut conn, &dir, now).map_err(|e| e.to_string())?;
             println!("{n} expired uploads removed");
             Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify(o),
+        } => {
+            let cfg = load(file, &o)?;
+            let db = crate::db::Db::open(&cfg.db_target()?, cfg.pool_options())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let r = crate::audit::verify(&mut conn).map_err(|e| e.to_string())?;
+            if r.ok {
+                println!(
+                    "audit chain intact: {} entries, head {} {}",
+                    r.entries, r.head_seq, r.head_hash
+                );
+                Ok(())
+            } else {
+                Err(format!(
+                    "audit chain BROKEN at entry {}: {} ({} entries read)",
+                    r.broken_at.unwrap_or_default(),
+                    r.problem.unwrap_or_default(),
+                    r.entries
+                ))
+            }
         }
         Command::Backup { to, overrides } => {
             let cfg = load(file, &overrides)?;

@@ -182,6 +182,87 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> BigInt,
         field_versions -> Text,
+        proposed_level -> Nullable<Text>,
+        commitments -> Nullable<Text>,
+        rectification_note -> Nullable<Text>,
+        equipment_stopped -> Bool,
+        classified_by -> Nullable<Text>,
+        classified_at -> Nullable<Timestamp>,
+        verified_by -> Nullable<Text>,
+        verified_at -> Nullable<Timestamp>,
+        closed_by -> Nullable<Text>,
+        reopen_count -> Integer,
+        campaign_id -> Nullable<Text>,
+        escalated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    inspections (id) {
+        id -> Text,
+        assignment_id -> Text,
+        unit_id -> Text,
+        region_code -> Text,
+        team -> Text,
+        status -> Text,
+        started_by -> Text,
+        started_at -> Timestamp,
+        lat -> Nullable<Double>,
+        lng -> Nullable<Double>,
+        results -> Text,
+        finished_at -> Nullable<Timestamp>,
+        signatory_name -> Nullable<Text>,
+        refused_to_sign -> Bool,
+        submitted_by -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        corrects_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    directives (id) {
+        id -> Text,
+        kind -> Text,
+        doc_no -> Text,
+        unit_id -> Text,
+        equipment_id -> Nullable<Text>,
+        hazard_id -> Nullable<Text>,
+        inspection_id -> Nullable<Text>,
+        region_code -> Text,
+        state -> Text,
+        content -> Text,
+        article -> Nullable<Text>,
+        amount_yuan -> Nullable<BigInt>,
+        deadline -> Nullable<Timestamp>,
+        until_on -> Nullable<Date>,
+        issued_by -> Text,
+        issued_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        close_note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        device_pk -> Nullable<Text>,
+        action -> Text,
+        entity_table -> Text,
+        entity_id -> Text,
+        region_code -> Nullable<Text>,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
     }
 }
 
@@ -345,6 +426,7 @@ diesel::joinable!(hazards -> units (unit_id));
 diesel::joinable!(assignments -> units (unit_id));
 diesel::joinable!(assignment_members -> assignments (assignment_id));
 diesel::joinable!(evidence -> hazards (hazard_id));
+diesel::joinable!(inspections -> assignments (assignment_id));
 diesel::joinable!(uploads -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -370,4 +452,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_scope_events,
     sync_mutations,
     sync_conflicts,
+    inspections,
+    directives,
+    audit_log,
 );

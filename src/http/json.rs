@@ -137,6 +137,22 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// 400 for a body that is JSON but not an object.
+pub fn not_an_object() -> ApiError {
+    ApiError::bad_request("malformed_json", "the body must be a JSON object")
+}
+
+/// A create body whose `id` the client may leave to the server (devices make their own
+/// UUIDs; web clients need not): fills in a new one, then parses it as `T`.
+pub fn parse_with_id<T: DeserializeOwned>(mut body: serde_json::Value) -> Result<T, ApiError> {
+    let Some(o) = body.as_object_mut() else {
+        return Err(not_an_object());
+    };
+    o.entry("id")
+        .or_insert_with(|| serde_json::Value::String(crate::validate::new_id()));
+    parse(body.to_string().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,7 +250,7 @@ pub fn record_region_move(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<()> {
     use crate::db::ScopeKey;
-    use crate::db::schema::{evidence, hazards, units};
+    use crate::db::schema::{directives, evidence, hazards, inspections, units};
     use diesel::prelude::*;
     for (table, ids) in crate::sync::scope::unit_family(tx.conn(), unit_id)? {
         for id in ids {
@@ -277,6 +277,28 @@ pub fn record_region_move(
                 .assume_not_null()),
             evidence::version.eq(tx.version()),
             evidence::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    diesel::update(directives::table.filter(directives::unit_id.eq(unit_id)))
+        .set((
+            directives::region_code.eq(units::table
+                .find(unit_id)
+                .select(units::region_code)
+                .single_value()
+                .assume_not_null()),
+            directives::version.eq(tx.version()),
+            directives::updated_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+    diesel::update(inspections::table.filter(inspections::unit_id.eq(unit_id)))
+        .set((
+            inspections::region_code.eq(units::table
+                .find(unit_id)
+                .select(units::region_code)
+                .single_value()
+                .assume_not_null()),
+            inspections::version.eq(tx.version()),
+            inspections::updated_at.eq(now),
         ))
         .execute(tx.conn())?;
     Ok(())

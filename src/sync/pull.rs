@@ -17,8 +17,8 @@ use super::scope::{Who, filters};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
 use crate::db::schema::{
-    assignments, checklist_templates, codes, equipment, evidence, hazards, server_meta,
-    sync_mutations, sync_scope_events, sync_tombstones, units, users,
+    assignments, checklist_templates, codes, directives, equipment, evidence, hazards, inspections,
+    server_meta, sync_mutations, sync_scope_events, sync_tombstones, units, users,
 };
 use crate::db::{DbConn, head, read_snapshot};
 use crate::error::{ApiError, ApiResult};
@@ -66,6 +66,8 @@ pub enum Data {
     Assignment(Box<Assignment>),
     Hazard(Box<Hazard>),
     Evidence(Box<crate::evidence::service::Evidence>),
+    Inspection(Box<crate::work::types::Inspection>),
+    Directive(Box<crate::work::types::Directive>),
     Code(Box<SyncCode>),
     User(Box<SyncUser>),
 }
@@ -243,8 +245,8 @@ macro_rules! table_source {
 
 use crate::registry::queries::{EquipmentRow, TemplateRow, UnitRow};
 use crate::registry::types::{Equipment, Template, Unit};
-use crate::work::queries::{AssignmentRow, HazardRow};
-use crate::work::types::{Assignment, Hazard};
+use crate::work::queries::{AssignmentRow, DirectiveRow, HazardRow, InspectionRow};
+use crate::work::types::{Assignment, Directive, Hazard, Inspection};
 
 /// `fn $name(row) -> (id, version, data)`: a row as a page holds it until it is sent.
 macro_rules! row_data {
@@ -261,6 +263,8 @@ row_data! {
     template_data: TemplateRow => Template(Template);
     assignment_data: AssignmentRow => Assignment(Assignment);
     hazard_data: HazardRow => Hazard(Hazard);
+    inspection_data: InspectionRow => Inspection(Inspection);
+    directive_data: DirectiveRow => Directive(Directive);
     evidence_data: crate::evidence::service::EvidenceRow => Evidence(crate::evidence::service::Evidence);
 }
 
@@ -353,6 +357,32 @@ table_source!(
     evidence_data
 );
 table_source!(
+    page_inspections,
+    inspections_by_ids,
+    inspections_in_scope,
+    inspections_versions,
+    "inspections",
+    inspections,
+    filters::inspections,
+    filters::inspections_parts,
+    InspectionRow::as_select(),
+    InspectionRow,
+    inspection_data
+);
+table_source!(
+    page_directives,
+    directives_by_ids,
+    directives_in_scope,
+    directives_versions,
+    "directives",
+    directives,
+    filters::directives,
+    filters::directives_parts,
+    DirectiveRow::as_select(),
+    DirectiveRow,
+    directive_data
+);
+table_source!(
     page_units,
     units_by_ids,
     units_in_scope,
@@ -402,9 +432,11 @@ fn puts(
         "assignments" => assignments_by_ids(conn, who, ids, max_version, at),
         "checklist_templates" => templates_by_ids(conn, who, ids, max_version, at),
         "codes" => codes_by_ids(conn, who, ids, max_version, at),
+        "directives" => directives_by_ids(conn, who, ids, max_version, at),
         "equipment" => equipment_by_ids(conn, who, ids, max_version, at),
         "evidence" => evidence_by_ids(conn, who, ids, max_version, at),
         "hazards" => hazards_by_ids(conn, who, ids, max_version, at),
+        "inspections" => inspections_by_ids(conn, who, ids, max_version, at),
         "units" => units_by_ids(conn, who, ids, max_version, at),
         "users" => users_by_ids(conn, who, ids, max_version, at),
         _ => Ok(Vec::new()),
@@ -426,9 +458,11 @@ fn evicts(
         "assignments" => assignments_in_scope(conn, who, ids)?,
         "checklist_templates" => templates_in_scope(conn, who, ids)?,
         "codes" => codes_in_scope(conn, who, ids)?,
+        "directives" => directives_in_scope(conn, who, ids)?,
         "equipment" => equipment_in_scope(conn, who, ids)?,
         "evidence" => evidence_in_scope(conn, who, ids)?,
         "hazards" => hazards_in_scope(conn, who, ids)?,
+        "inspections" => inspections_in_scope(conn, who, ids)?,
         "units" => units_in_scope(conn, who, ids)?,
         "users" => users_in_scope(conn, who, ids)?,
         _ => Vec::new(),
@@ -698,9 +732,11 @@ pub fn pull_in_snapshot(
         all.extend(page_assignments(conn, &who, &pos, head, n)?);
         all.extend(page_templates(conn, &who, &pos, head, n)?);
         all.extend(page_codes(conn, &who, &pos, head, n)?);
+        all.extend(page_directives(conn, &who, &pos, head, n)?);
         all.extend(page_equipment(conn, &who, &pos, head, n)?);
         all.extend(page_evidence(conn, &who, &pos, head, n)?);
         all.extend(page_hazards(conn, &who, &pos, head, n)?);
+        all.extend(page_inspections(conn, &who, &pos, head, n)?);
         all.extend(page_units(conn, &who, &pos, head, n)?);
         all.extend(page_users(conn, &who, &pos, head, n)?);
         if given.is_some() || pos.v > 0 {
@@ -824,9 +860,11 @@ pub fn scope_versions(conn: &mut DbConn, who: &Who) -> QueryResult<Vec<TableVers
         ("assignments", assignments_versions(conn, who)?),
         ("checklist_templates", templates_versions(conn, who)?),
         ("codes", codes_versions(conn, who)?),
+        ("directives", directives_versions(conn, who)?),
         ("equipment", equipment_versions(conn, who)?),
         ("evidence", evidence_versions(conn, who)?),
         ("hazards", hazards_versions(conn, who)?),
+        ("inspections", inspections_versions(conn, who)?),
         ("units", units_versions(conn, who)?),
         ("users", users_versions(conn, who)?),
     ])

@@ -108,6 +108,30 @@ fn dispatch(
             let status = hazards::update_tx(tx, me, &origin, args(&m.args)?, now, rules)?;
             Ok(status.into())
         }
+        "inspection.start" => {
+            crate::work::inspections::start_tx(tx, me, args(&m.args)?, now)?;
+            Ok("applied".into())
+        }
+        "inspection.record_item" => {
+            crate::work::inspections::record_item_tx(tx, me, args(&m.args)?, now)?;
+            Ok("applied".into())
+        }
+        "inspection.submit" => {
+            crate::work::inspections::submit_tx(tx, me, args(&m.args)?, now)?;
+            Ok("applied".into())
+        }
+        name if name
+            .strip_prefix("hazard.")
+            .is_some_and(|a| crate::work::lifecycle::ACTIONS.contains(&a)) =>
+        {
+            let action = name.trim_start_matches("hazard.");
+            crate::work::lifecycle::act_pushed(tx, me, action, &m.args, now, rules)?;
+            Ok("applied".into())
+        }
+        "directive.issue" => {
+            crate::work::enforcement::issue_tx(tx, me, args(&m.args)?, now, rules)?;
+            Ok("applied".into())
+        }
         "evidence.attach" => {
             crate::evidence::service::attach_tx(tx, me, args(&m.args)?, now)?;
             Ok("applied".into())

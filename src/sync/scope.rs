@@ -7,7 +7,8 @@
 //!   the units of their unsealed assignments with their equipment and hazards; the
 //!   assignments whose team they are on (sealed ones as shells); the inspectors and managers
 //!   of their region and their team-mates;
-//! - unit user: their unit, its equipment and hazards, and themselves; never an assignment.
+//! - unit user: their unit, its equipment, hazards and enforcement actions (directives), its
+//!   submitted inspection records, and themselves; never an assignment.
 
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -16,24 +17,26 @@ use crate::auth::extractor::AuthUser;
 use crate::auth::region::Role;
 
 /// The synced tables, in pull order (the order of `table` within a version).
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 10] = [
     "assignments",
     "checklist_templates",
     "codes",
+    "directives",
     "equipment",
     "evidence",
     "hazards",
+    "inspections",
     "units",
     "users",
 ];
 
 /// A unit and what hangs off it, as devices hold it: the unit, its equipment, its hazards and
-/// their evidence. What enters or leaves a scope together with the unit.
+/// their evidence, its inspection records. What enters or leaves a scope together with the unit.
 pub fn unit_family(
     conn: &mut crate::db::DbConn,
     unit_id: &str,
 ) -> diesel::QueryResult<Vec<(&'static str, Vec<String>)>> {
-    use crate::db::schema::{equipment, evidence, hazards};
+    use crate::db::schema::{directives, equipment, evidence, hazards, inspections};
     let eq: Vec<String> = equipment::table
         .filter(equipment::unit_id.eq(unit_id))
         .select(equipment::id)
@@ -46,11 +49,21 @@ pub fn unit_family(
         .filter(evidence::unit_id.eq(unit_id))
         .select(evidence::id)
         .load(conn)?;
+    let dir: Vec<String> = directives::table
+        .filter(directives::unit_id.eq(unit_id))
+        .select(directives::id)
+        .load(conn)?;
+    let ins: Vec<String> = inspections::table
+        .filter(inspections::unit_id.eq(unit_id))
+        .select(inspections::id)
+        .load(conn)?;
     Ok(vec![
         ("units", vec![unit_id.to_string()]),
         ("equipment", eq),
         ("hazards", hz),
         ("evidence", ev),
+        ("inspections", ins),
+        ("directives", dir),
     ])
 }
 
@@ -137,8 +150,8 @@ pub mod filters {
     use super::*;
     use crate::db::DbConn;
     use crate::db::schema::{
-        assignment_members, assignments, checklist_templates, codes, equipment, evidence, hazards,
-        units, users,
+        assignment_members, assignments, checklist_templates, codes, directives, equipment,
+        evidence, hazards, inspections, units, users,
     };
 
     type Backend = <DbConn as diesel::Connection>::Backend;
@@ -234,6 +247,69 @@ pub mod filters {
                 Box::new(evidence::unit_id.eq_any(my_units(user))),
             ],
             _ => vec![evidence(who)],
+        }
+    }
+
+    pub fn inspections_parts<'a>(who: &'a Who) -> Vec<Filter<'a, inspections::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(inspections::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(inspections::region_code, like),
+                Box::new(inspections::unit_id.eq_any(my_units(user))),
+            ],
+            _ => vec![inspections(who)],
+        }
+    }
+
+    /// Inspection records go with their unit, like hazards; a unit user sees a record once
+    /// it is submitted (never one under way: the visit is not announced).
+    pub fn inspections<'a>(
+        who: &'a Who,
+    ) -> Box<
+        dyn BoxableExpression<inspections::table, Backend, SqlType = diesel::sql_types::Bool> + 'a,
+    > {
+        match who {
+            Who::Region { like, .. } => Box::new(inspections::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                inspections::region_code
+                    .like(like.as_str())
+                    .or(inspections::unit_id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(
+                inspections::unit_id
+                    .eq(unit.as_str())
+                    .and(inspections::status.eq("submitted")),
+            ),
+            Who::Nobody { .. } => Box::new(inspections::id.eq("").and(inspections::id.ne(""))),
+        }
+    }
+
+    pub fn directives_parts<'a>(who: &'a Who) -> Vec<Filter<'a, directives::table>> {
+        match who {
+            Who::Region { like, .. } => vec![region_pred!(directives::region_code, like)],
+            Who::Inspector { like, user } => vec![
+                region_pred!(directives::region_code, like),
+                Box::new(directives::unit_id.eq_any(my_units(user))),
+            ],
+            _ => vec![directives(who)],
+        }
+    }
+
+    /// Enforcement actions go with their unit, like hazards; the unit's users see theirs.
+    pub fn directives<'a>(
+        who: &'a Who,
+    ) -> Box<
+        dyn BoxableExpression<directives::table, Backend, SqlType = diesel::sql_types::Bool> + 'a,
+    > {
+        match who {
+            Who::Region { like, .. } => Box::new(directives::region_code.like(like.as_str())),
+            Who::Inspector { like, user } => Box::new(
+                directives::region_code
+                    .like(like.as_str())
+                    .or(directives::unit_id.eq_any(my_units(user))),
+            ),
+            Who::Unit { unit, .. } => Box::new(directives::unit_id.eq(unit.as_str())),
+            Who::Nobody { .. } => Box::new(directives::id.eq("").and(directives::id.ne(""))),
         }
     }
 

@@ -164,6 +164,38 @@ fn record_family_exit(
     Ok(())
 }
 
+/// The audit entry of an assignment change (the whole row: the log is for managers).
+fn audit(
+    tx: &mut SyncTx<'_>,
+    me: &AuthUser,
+    action: &str,
+    before: Option<&AssignmentRow>,
+    after: Option<&AssignmentRow>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let json = |a: &AssignmentRow| {
+        let mut a = a.clone();
+        a.sealed = false;
+        serde_json::to_value(Assignment::from(a)).ok()
+    };
+    let Some(row) = after.or(before) else {
+        return Ok(());
+    };
+    crate::audit::record(
+        tx,
+        me,
+        crate::audit::service::Change {
+            action,
+            table: "assignments",
+            id: &row.id,
+            region: Some(&row.region_code),
+            before: before.and_then(json),
+            after: after.and_then(json),
+        },
+        now,
+    )
+}
+
 pub async fn create(state: &AppState, me: AuthUser, req: NewAssignment) -> ApiResult<Assignment> {
     if !matches!(me.role, Role::Admin | Role::Manager) {
         return Err(ApiError::forbidden("only managers create assignments"));
@@ -241,6 +273,7 @@ pub async fn create(state: &AppState, me: AuthUser, req: NewAssignment) -> ApiRe
                 };
                 queries::insert_assignment(tx, &row, &team)?;
                 record_team_change(tx, &id, &[], &team, now)?;
+                audit(tx, &me, "assignment.create", None, Some(&row), now)?;
                 Ok(row)
             })?;
             Ok(Assignment::from(row))
@@ -306,6 +339,14 @@ pub async fn update(
                     queries::set_members(tx, &next.id, &team)?;
                     record_team_change(tx, &next.id, &before, &team, now)?;
                 }
+                audit(
+                    tx,
+                    &me,
+                    "assignment.update",
+                    Some(&current),
+                    Some(&next),
+                    now,
+                )?;
                 Ok(next.clone())
             })?;
             Ok(Assignment::from(row))
@@ -342,6 +383,7 @@ pub async fn delete(state: &AppState, me: AuthUser, id: String) -> ApiResult<()>
                     &team,
                     now,
                 )?;
+                audit(tx, &me, "assignment.delete", Some(&current), None, now)?;
                 Ok(())
             })
         })

@@ -24,7 +24,7 @@ fn assignment_units(conn: &mut DbConn, me: &AuthUser) -> diesel::QueryResult<Vec
 }
 
 /// May `me` see (and report on) this unit's hazards?
-fn unit_in_reach(
+pub(crate) fn unit_in_reach(
     conn: &mut DbConn,
     me: &AuthUser,
     unit_id: &str,
@@ -88,6 +88,37 @@ pub fn report_tx(
             "only a minor hazard is fixed on the spot; general and major ones are rectified",
         ));
     }
+    if let Some(insp) = &inspection_id {
+        let found = super::queries::find_inspection(tx.conn(), insp)?;
+        if found.is_none_or(|i| i.unit_id != unit.id) {
+            return Err(ApiError::invalid(
+                "inspection_id",
+                "is not an inspection of this unit",
+            ));
+        }
+    }
+    // A failed item mapped to a GB 45067 major-hazard clause proposes the level major.
+    let mut level = args.level.clone();
+    if let Some(code) = &item_code {
+        let Some(item) = super::inspections::find_item(tx.conn(), code)? else {
+            return Err(ApiError::invalid("item_code", "no such checklist item"));
+        };
+        if item.major_clause.is_some() {
+            if args.fixed_on_site {
+                return Err(ApiError::invalid(
+                    "fixed_on_site",
+                    "this item maps to a GB 45067 major-hazard clause: not a minor hazard",
+                ));
+            }
+            level = "major".into();
+        }
+    }
+    let proposed = level.clone();
+    let campaign_id = args
+        .campaign_id
+        .as_deref()
+        .map(|c| validate::uuid("campaign_id", c))
+        .transpose()?;
     if let Some(existing) = queries::find_hazard(tx.conn(), &id)? {
         // The same id again (a device retrying outside the push log): same report, no-op.
         if existing.reported_by == me.id && existing.unit_id == unit.id {
@@ -112,7 +143,7 @@ pub fn report_tx(
             "reported"
         }
         .into(),
-        level: args.level,
+        level,
         fixed_on_site: args.fixed_on_site,
         deadline: args.deadline.map(|d| d.naive_utc()),
         notice_no: None,
@@ -123,10 +154,35 @@ pub fn report_tx(
         updated_at: now,
         version: tx.version(),
         field_versions: "{}".into(),
+        proposed_level: Some(proposed.clone()),
+        commitments: None,
+        rectification_note: None,
+        equipment_stopped: false,
+        classified_by: None,
+        classified_at: None,
+        verified_by: None,
+        verified_at: None,
+        closed_by: None,
+        reopen_count: 0,
+        campaign_id,
+        escalated_at: None,
     };
     queries::insert_hazard(tx, &row)?;
     // The unit's risk facts count its open hazards.
     facts::refresh_units(tx, std::slice::from_ref(&unit.id), now, rules)?;
+    crate::audit::record(
+        tx,
+        me,
+        crate::audit::service::Change {
+            action: "hazard.report",
+            table: "hazards",
+            id: &row.id,
+            region: Some(&row.region_code),
+            before: None,
+            after: serde_json::to_value(Hazard::from(row.clone())).ok(),
+        },
+        now,
+    )?;
     Ok(row)
 }
 
@@ -153,6 +209,7 @@ pub struct ListQuery {
     pub unit_id: Option<String>,
     pub level: Option<String>,
     pub state: Option<String>,
+    pub overdue: Option<bool>,
 }
 
 pub async fn list(
@@ -164,6 +221,7 @@ pub async fn list(
     let f = HazardFilter {
         level: q.level.filter(|s| !s.is_empty()),
         state: q.state.filter(|s| !s.is_empty()),
+        overdue: q.overdue.map(|o| (o, state.clock.now())),
         unit_id: q
             .unit_id
             .as_deref()
@@ -337,18 +395,37 @@ pub fn update_tx(
                 next.deadline = match &f.deadline {
                     Some(Some(d)) => Some(d.naive_utc()),
                     _ => None,
-                }
+                };
+                // A new deadline: overdue (and escalated) afresh only once it passes.
+                next.escalated_at = None;
             }
             _ => {}
         }
         versions.insert(field.to_string(), json!(tx.version()));
     }
     if next != current {
+        if next.level != current.level && next.classified_at.is_some() && next.state != "closed" {
+            // A reclassified hazard's equipment order follows its level.
+            next.equipment_stopped = next.level == "major" && next.equipment_id.is_some();
+        }
         next.field_versions = Value::Object(versions).to_string();
         next.updated_at = now;
         next.version = tx.version();
         queries::update_hazard(tx, &next)?;
         facts::refresh_units(tx, std::slice::from_ref(&next.unit_id), now, rules)?;
+        crate::audit::record(
+            tx,
+            me,
+            crate::audit::service::Change {
+                action: "hazard.update",
+                table: "hazards",
+                id: &next.id,
+                region: Some(&next.region_code),
+                before: serde_json::to_value(Hazard::from(current.clone())).ok(),
+                after: serde_json::to_value(Hazard::from(next.clone())).ok(),
+            },
+            now,
+        )?;
     }
     for (field, kept, lost, winner) in &conflicts {
         queries::insert_conflict(
@@ -378,4 +455,48 @@ pub fn update_tx(
     } else {
         "applied"
     })
+}
+
+fn rules_of(state: &AppState) -> ApiResult<RiskRules> {
+    RiskRules::from_config(&state.config).map_err(ApiError::internal)
+}
+
+/// `POST /api/v1/hazards`: the same report as the push mutation; `id` may be left to the
+/// server.
+pub async fn report(state: &AppState, me: AuthUser, body: serde_json::Value) -> ApiResult<Hazard> {
+    let args: ReportHazard = crate::http::json::parse_with_id(body)?;
+    let rules = rules_of(state)?;
+    let now = state.clock.now();
+    state
+        .db
+        .run(move |conn| {
+            crate::db::sync_tx(conn, |tx| report_tx(tx, &me, args, now, &rules)).map(Hazard::from)
+        })
+        .await
+}
+
+/// `POST /api/v1/hazards/{id}/<action>`: the lifecycle action with the body as arguments.
+pub async fn act(
+    state: &AppState,
+    me: AuthUser,
+    id: String,
+    action: &'static str,
+    body: serde_json::Value,
+) -> ApiResult<Hazard> {
+    if !body.is_object() {
+        return Err(crate::http::json::not_an_object());
+    }
+    let rules = rules_of(state)?;
+    let now = state.clock.now();
+    state
+        .db
+        .run(move |conn| {
+            // A hazard the caller may not see is 404 before anything else.
+            load(conn, &me, &id)?;
+            crate::db::sync_tx(conn, |tx| {
+                super::lifecycle::act(tx, &me, &id, action, &body, now, &rules)
+            })
+            .map(Hazard::from)
+        })
+        .await
 }

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{assignment_members, assignments, hazards};
+use crate::db::schema::{assignment_members, assignments, directives, hazards, inspections};
 use crate::db::{DbConn, SyncTx};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -51,6 +51,18 @@ pub struct HazardRow {
     pub updated_at: NaiveDateTime,
     pub version: i64,
     pub field_versions: String,
+    pub proposed_level: Option<String>,
+    pub commitments: Option<String>,
+    pub rectification_note: Option<String>,
+    pub equipment_stopped: bool,
+    pub classified_by: Option<String>,
+    pub classified_at: Option<NaiveDateTime>,
+    pub verified_by: Option<String>,
+    pub verified_at: Option<NaiveDateTime>,
+    pub closed_by: Option<String>,
+    pub reopen_count: i32,
+    pub campaign_id: Option<String>,
+    pub escalated_at: Option<NaiveDateTime>,
 }
 
 // ---- assignments ----
@@ -185,6 +197,8 @@ pub struct HazardFilter {
     pub unit_id: Option<String>,
     pub level: Option<String>,
     pub state: Option<String>,
+    /// Overdue (or not) at this time: `classified` or `rectifying` past the deadline.
+    pub overdue: Option<(bool, NaiveDateTime)>,
 }
 
 /// Hazards within `scope` (the caller's, from the sync scope) matching `f`, by id.
@@ -212,6 +226,19 @@ pub fn list_hazards(
     }
     if let Some(l) = &f.level {
         q = q.filter(hazards::level.eq(l));
+    }
+    if let Some((want, now)) = f.overdue {
+        let states = super::escalation::OVERDUE_STATES;
+        if want {
+            q = q.filter(hazards::state.eq_any(states).and(hazards::deadline.lt(now)));
+        } else {
+            q = q.filter(
+                hazards::state
+                    .ne_all(states)
+                    .or(hazards::deadline.is_null())
+                    .or(hazards::deadline.ge(now)),
+            );
+        }
     }
     if let Some(s) = &f.state {
         q = q.filter(hazards::state.eq(s));
@@ -270,4 +297,214 @@ pub fn list_conflicts(
         q = q.filter(c::id.gt(a));
     }
     q.load(conn)
+}
+
+/// The assignments of `unit_id` whose team includes `user_id`.
+pub fn member_assignments_of_unit(
+    conn: &mut DbConn,
+    user_id: &str,
+    unit_id: &str,
+) -> QueryResult<Vec<AssignmentRow>> {
+    assignments::table
+        .inner_join(assignment_members::table)
+        .filter(assignment_members::user_id.eq(user_id))
+        .filter(assignments::unit_id.eq(unit_id))
+        .select(AssignmentRow::as_select())
+        .load(conn)
+}
+
+// ---- inspections ----
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = inspections, treat_none_as_null = true)]
+pub struct InspectionRow {
+    pub id: String,
+    pub assignment_id: String,
+    pub unit_id: String,
+    pub region_code: String,
+    pub team: String,
+    pub status: String,
+    pub started_by: String,
+    pub started_at: NaiveDateTime,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub results: String,
+    pub finished_at: Option<NaiveDateTime>,
+    pub signatory_name: Option<String>,
+    pub refused_to_sign: bool,
+    pub submitted_by: Option<String>,
+    pub submitted_at: Option<NaiveDateTime>,
+    pub corrects_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+pub fn find_inspection(conn: &mut DbConn, id: &str) -> QueryResult<Option<InspectionRow>> {
+    inspections::table
+        .find(id)
+        .select(InspectionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_inspection(tx: &mut SyncTx<'_>, row: &InspectionRow) -> QueryResult<()> {
+    diesel::insert_into(inspections::table)
+        .values(row)
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+pub fn update_inspection(tx: &mut SyncTx<'_>, row: &InspectionRow) -> QueryResult<()> {
+    diesel::update(inspections::table.find(&row.id))
+        .set(row)
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct InspectionFilter {
+    pub assignment_id: Option<String>,
+    pub unit_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Inspection records within `scope` matching `f`, by id.
+pub fn list_inspections(
+    conn: &mut DbConn,
+    scope: Box<
+        dyn BoxableExpression<
+                inspections::table,
+                <DbConn as diesel::Connection>::Backend,
+                SqlType = diesel::sql_types::Bool,
+            > + '_,
+    >,
+    f: &InspectionFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<InspectionRow>> {
+    let mut q = inspections::table.into_boxed().filter(scope);
+    if let Some(a) = &f.assignment_id {
+        q = q.filter(inspections::assignment_id.eq(a.clone()));
+    }
+    if let Some(u) = &f.unit_id {
+        q = q.filter(inspections::unit_id.eq(u.clone()));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(inspections::status.eq(s.clone()));
+    }
+    if let Some(a) = after {
+        q = q.filter(inspections::id.gt(a.to_string()));
+    }
+    q.order(inspections::id)
+        .limit(limit)
+        .select(InspectionRow::as_select())
+        .load(conn)
+}
+
+/// Are all of an assignment's inspection records submitted?
+pub fn open_inspections_of(conn: &mut DbConn, assignment_id: &str) -> QueryResult<i64> {
+    inspections::table
+        .filter(inspections::assignment_id.eq(assignment_id))
+        .filter(inspections::status.ne("submitted"))
+        .count()
+        .get_result(conn)
+}
+
+// ---- enforcement actions (directives) ----
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = directives, treat_none_as_null = true)]
+pub struct DirectiveRow {
+    pub id: String,
+    pub kind: String,
+    pub doc_no: String,
+    pub unit_id: String,
+    pub equipment_id: Option<String>,
+    pub hazard_id: Option<String>,
+    pub inspection_id: Option<String>,
+    pub region_code: String,
+    pub state: String,
+    pub content: String,
+    pub article: Option<String>,
+    pub amount_yuan: Option<i64>,
+    pub deadline: Option<NaiveDateTime>,
+    pub until_on: Option<chrono::NaiveDate>,
+    pub issued_by: String,
+    pub issued_at: NaiveDateTime,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub close_note: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+pub fn find_directive(conn: &mut DbConn, id: &str) -> QueryResult<Option<DirectiveRow>> {
+    directives::table
+        .find(id)
+        .select(DirectiveRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn directive_by_doc_no(conn: &mut DbConn, doc_no: &str) -> QueryResult<Option<DirectiveRow>> {
+    directives::table
+        .filter(directives::doc_no.eq(doc_no))
+        .select(DirectiveRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_directive(tx: &mut SyncTx<'_>, row: &DirectiveRow) -> QueryResult<()> {
+    diesel::insert_into(directives::table)
+        .values(row)
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+pub fn update_directive(tx: &mut SyncTx<'_>, row: &DirectiveRow) -> QueryResult<()> {
+    diesel::update(directives::table.find(&row.id))
+        .set(row)
+        .execute(tx.conn())?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DirectiveFilter {
+    pub unit_id: Option<String>,
+    pub kind: Option<String>,
+    pub state: Option<String>,
+}
+
+pub fn list_directives(
+    conn: &mut DbConn,
+    scope: Box<
+        dyn BoxableExpression<
+                directives::table,
+                <DbConn as diesel::Connection>::Backend,
+                SqlType = diesel::sql_types::Bool,
+            > + '_,
+    >,
+    f: &DirectiveFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<DirectiveRow>> {
+    let mut q = directives::table.into_boxed().filter(scope);
+    if let Some(u) = &f.unit_id {
+        q = q.filter(directives::unit_id.eq(u.clone()));
+    }
+    if let Some(k) = &f.kind {
+        q = q.filter(directives::kind.eq(k.clone()));
+    }
+    if let Some(s) = &f.state {
+        q = q.filter(directives::state.eq(s.clone()));
+    }
+    if let Some(a) = after {
+        q = q.filter(directives::id.gt(a.to_string()));
+    }
+    q.order(directives::id)
+        .limit(limit)
+        .select(DirectiveRow::as_select())
+        .load(conn)
 }

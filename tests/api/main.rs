@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod evidence;
 mod http;
+mod lifecycle;
 mod registry;
 mod spec_routes;
 mod storage;

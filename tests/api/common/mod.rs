@@ -197,6 +197,7 @@ pub fn test_config(db: &TestDb) -> Config {
         // Tests run the job themselves when they test it.
         risk_refresh_interval_secs: 0,
         sync_prune_interval_secs: 0,
+        overdue_check_interval_secs: 0,
         ..Config::default()
     }
 }
@@ -324,6 +325,11 @@ impl TestApp {
             db,
             server_db: handle_db,
         }
+    }
+
+    /// The server's own database pool, for running a job's function directly.
+    pub fn server_db(&self) -> &xuncha::db::Db {
+        &self.server_db
     }
 
     /// A second app server on this one's database (as behind a load balancer).

@@ -1,0 +1,16 @@
+DELETE FROM server_meta WHERE key = 'audit_head';
+DROP TABLE audit_log;
+DROP TABLE inspections;
+DROP INDEX hazards_deadline_idx;
+ALTER TABLE hazards DROP COLUMN escalated_at;
+ALTER TABLE hazards DROP COLUMN campaign_id;
+ALTER TABLE hazards DROP COLUMN reopen_count;
+ALTER TABLE hazards DROP COLUMN closed_by;
+ALTER TABLE hazards DROP COLUMN verified_at;
+ALTER TABLE hazards DROP COLUMN verified_by;
+ALTER TABLE hazards DROP COLUMN classified_at;
+ALTER TABLE hazards DROP COLUMN classified_by;
+ALTER TABLE hazards DROP COLUMN equipment_stopped;
+ALTER TABLE hazards DROP COLUMN rectification_note;
+ALTER TABLE hazards DROP COLUMN commitments;
+ALTER TABLE hazards DROP COLUMN proposed_level;
