@@ -250,6 +250,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    campaigns (id) {
+        id -> Text,
+        region_code -> Text,
+        title -> Text,
+        description -> Text,
+        starts_on -> Date,
+        ends_on -> Date,
+        phases -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaign_tasks (id) {
+        id -> Text,
+        campaign_id -> Text,
+        title -> Text,
+        lead_department -> Text,
+        cooperating_departments -> Text,
+        target -> Text,
+        milestones -> Text,
+        deadline -> Date,
+        progress -> Integer,
+        done_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_log (seq) {
         seq -> BigInt,
         at -> Timestamp,
@@ -427,6 +459,7 @@ diesel::joinable!(assignments -> units (unit_id));
 diesel::joinable!(assignment_members -> assignments (assignment_id));
 diesel::joinable!(evidence -> hazards (hazard_id));
 diesel::joinable!(inspections -> assignments (assignment_id));
+diesel::joinable!(campaign_tasks -> campaigns (campaign_id));
 diesel::joinable!(uploads -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -454,5 +487,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_conflicts,
     inspections,
     directives,
+    campaigns,
+    campaign_tasks,
     audit_log,
 );

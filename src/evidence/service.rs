@@ -244,6 +244,20 @@ pub fn attach_tx(
     diesel::insert_into(evidence::table)
         .values(&row)
         .execute(tx.conn())?;
+    // Who attached which photo to what, and when, is itself evidence.
+    crate::audit::record(
+        tx,
+        me,
+        crate::audit::service::Change {
+            action: "evidence.attach",
+            table: "evidence",
+            id: &row.id,
+            region: Some(&row.region_code),
+            before: None,
+            after: serde_json::to_value(Evidence::from(row.clone())).ok(),
+        },
+        now,
+    )?;
     Ok(row)
 }
 

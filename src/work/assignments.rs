@@ -247,7 +247,7 @@ pub async fn create(state: &AppState, me: AuthUser, req: NewAssignment) -> ApiRe
             let campaign_id = req
                 .campaign_id
                 .as_deref()
-                .map(|c| validate::uuid("campaign_id", c))
+                .map(|c| super::campaigns::check_campaign(conn, c, &unit.region_code))
                 .transpose()?;
             let id = validate::new_id();
             let row = sync_tx(conn, |tx| -> ApiResult<AssignmentRow> {

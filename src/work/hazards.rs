@@ -117,7 +117,7 @@ pub fn report_tx(
     let campaign_id = args
         .campaign_id
         .as_deref()
-        .map(|c| validate::uuid("campaign_id", c))
+        .map(|c| super::campaigns::check_campaign(tx.conn(), c, &unit.region_code))
         .transpose()?;
     if let Some(existing) = queries::find_hazard(tx.conn(), &id)? {
         // The same id again (a device retrying outside the push log): same report, no-op.

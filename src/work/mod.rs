@@ -2,6 +2,7 @@
 //! campaigns build on them).
 
 pub mod assignments;
+pub mod campaigns;
 pub mod enforcement;
 pub mod escalation;
 pub mod hazards;

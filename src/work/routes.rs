@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::queries::{DirectiveFilter, InspectionFilter};
 use super::types::{AssignmentPatch, CloseDirective, NewAssignment};
-use super::{assignments, enforcement, hazards, inspections, reports};
+use super::{assignments, campaigns, enforcement, hazards, inspections, reports};
 use crate::app::{AppState, RouteDef};
 use crate::auth::extractor::AuthUser;
 use crate::error::ApiResult;
@@ -54,6 +54,17 @@ pub fn routes() -> Vec<RouteDef> {
         }),
         RouteDef::post("/api/v1/directives/{id}/revoke", || {
             web::post().to(revoke_directive)
+        }),
+        RouteDef::post("/api/v1/campaigns", || web::post().to(create_campaign)),
+        RouteDef::get("/api/v1/campaigns", || web::get().to(list_campaigns)),
+        RouteDef::get("/api/v1/campaigns/{id}", || web::get().to(get_campaign)),
+        RouteDef::patch("/api/v1/campaigns/{id}", || {
+            web::patch().to(update_campaign)
+        }),
+        RouteDef::post("/api/v1/campaigns/{id}/tasks", || web::post().to(add_task)),
+        RouteDef::get("/api/v1/campaigns/{id}/tasks", || web::get().to(list_tasks)),
+        RouteDef::patch("/api/v1/campaigns/{id}/tasks/{task_id}", || {
+            web::patch().to(update_task)
         }),
         RouteDef::get("/api/v1/reports/hazards", || web::get().to(hazard_report)),
         RouteDef::get("/api/v1/reports/lists/hazards.csv", || {
@@ -127,6 +138,84 @@ async fn revoke_directive(
 ) -> ApiResult<HttpResponse> {
     let d = enforcement::close(&state, me, id.into_inner(), "revoked", body.0).await?;
     Ok(HttpResponse::Ok().json(d))
+}
+
+async fn create_campaign(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    body: ApiJson<campaigns::NewCampaign>,
+) -> ApiResult<HttpResponse> {
+    let c = campaigns::create(&state, me, body.0).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/campaigns/{}", c.id)))
+        .json(c))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
+async fn list_campaigns(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    q: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = Page::new(q.limit, q.after.as_deref())?;
+    Ok(HttpResponse::Ok().json(campaigns::list(&state, me, page).await?))
+}
+
+async fn get_campaign(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(campaigns::get(&state, me, id.into_inner()).await?))
+}
+
+async fn update_campaign(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    id: web::Path<String>,
+    body: ApiJson<campaigns::CampaignPatch>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(campaigns::update(&state, me, id.into_inner(), body.0).await?))
+}
+
+async fn add_task(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    id: web::Path<String>,
+    body: ApiJson<campaigns::NewTask>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let t = campaigns::add_task(&state, me, id.clone(), body.0).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/campaigns/{id}/tasks/{}", t.id),
+        ))
+        .json(t))
+}
+
+async fn list_tasks(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(campaigns::tasks(&state, me, id.into_inner()).await?))
+}
+
+async fn update_task(
+    state: web::Data<AppState>,
+    me: AuthUser,
+    path: web::Path<(String, String)>,
+    body: ApiJson<campaigns::TaskPatch>,
+) -> ApiResult<HttpResponse> {
+    let (id, task) = path.into_inner();
+    Ok(HttpResponse::Ok().json(campaigns::update_task(&state, me, id, task, body.0).await?))
 }
 
 #[derive(Deserialize)]

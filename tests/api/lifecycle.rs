@@ -17,6 +17,7 @@ crate::both_backends!(
     the_audit_chain_detects_tampering,
     reports_stay_in_their_region_and_lists_leave_out_fixed_minor_hazards,
     enforcement_actions_carry_document_numbers_and_states,
+    campaigns_have_phases_a_task_map_and_progress,
 );
 
 crate::both_backends_raw!(overdue_hazards_escalate_once);
@@ -399,6 +400,38 @@ async fn a_general_hazard_closes_through_rest_after_a_failed_recheck(app: TestAp
     assert_eq!(h["state"], "rectifying");
     assert_eq!(h["reopen_count"], 1);
     assert!(h["closed_at"].is_null());
+    // The audit trail holds every step and who attached which photo.
+    let r = app
+        .get(&format!("/api/v1/audit?entity_id={id}"), &w.mgr)
+        .await;
+    let actions: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "hazard.report",
+            "hazard.classify",
+            "hazard.plan",
+            "hazard.submit_rectification",
+            "hazard.verify",
+            "hazard.submit_rectification",
+            "hazard.verify",
+            "hazard.close",
+            "hazard.reopen"
+        ]
+    );
+    let r = app.get("/api/v1/audit?entity_table=evidence", &w.mgr).await;
+    let photos = r.body["items"].as_array().unwrap();
+    assert_eq!(photos.len(), 2);
+    assert!(
+        photos
+            .iter()
+            .any(|e| e["entity_id"] == check.as_str() && e["actor_id"] == w.ins1_id)
+    );
 }
 
 async fn a_major_hazard_closes_through_push(app: TestApp) {
@@ -1471,4 +1504,193 @@ async fn enforcement_actions_carry_document_numbers_and_states(app: TestApp) {
         5,
         "3 issued, 1 complied, 1 revoked"
     );
+}
+
+async fn campaigns_have_phases_a_task_map_and_progress(app: TestApp) {
+    let w = world(&app).await;
+    let today = app.clock.now().date();
+    let d = |days: i64| (today + chrono::Duration::days(days)).to_string();
+    // Phases lie within the campaign, in order, named from the three.
+    let body = |phases: Value| json!({"title": "电梯安全专项行动", "starts_on": d(-10), "ends_on": d(80), "phases": phases});
+    app.post(
+        "/api/v1/campaigns",
+        &w.mgr,
+        body(json!([{"name": "investigation", "starts_on": d(-20), "ends_on": d(5)}])),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/api/v1/campaigns",
+        &w.mgr,
+        body(json!([{"name": "party", "starts_on": d(-10), "ends_on": d(5)}])),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/api/v1/campaigns",
+        &w.mgr,
+        body(
+            json!([{"name": "investigation", "starts_on": d(-10), "ends_on": d(20)},
+                    {"name": "joint_enforcement", "starts_on": d(10), "ends_on": d(50)}]),
+        ),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/api/v1/campaigns",
+        &w.mgr,
+        body(
+            json!([{"name": "summary", "starts_on": d(-10), "ends_on": d(20)},
+                    {"name": "investigation", "starts_on": d(21), "ends_on": d(50)}]),
+        ),
+    )
+    .await
+    .expect(422);
+    app.post("/api/v1/campaigns", &w.ins1, body(json!([])))
+        .await
+        .expect(403);
+    let r = app
+        .post(
+            "/api/v1/campaigns",
+            &w.mgr,
+            body(
+                json!([{"name": "investigation", "starts_on": d(-10), "ends_on": d(20)},
+                        {"name": "joint_enforcement", "starts_on": d(21), "ends_on": d(50)},
+                        {"name": "summary", "starts_on": d(51), "ends_on": d(80)}]),
+            ),
+        )
+        .await;
+    r.expect(201);
+    let c = uid(&r.body);
+    assert_eq!(r.body["current_phase"], "investigation");
+    assert_eq!(r.body["region_code"], "330106");
+    // Assignments and hazards belong to it; a campaign elsewhere cannot be named.
+    let r = app
+        .post(
+            "/api/v1/campaigns",
+            &w.other_mgr,
+            json!({"title": "别区", "starts_on": d(0), "ends_on": d(10)}),
+        )
+        .await;
+    let elsewhere = uid(&r.body);
+    let assign = |campaign: &str| {
+        json!({"kind": "campaign", "unit_id": w.unit, "team": [w.ins1_id], "campaign_id": campaign,
+               "window_start": "2026-12-01T00:00:00Z", "window_end": "2026-12-02T00:00:00Z"})
+    };
+    app.post("/api/v1/assignments", &w.mgr, assign(&elsewhere))
+        .await
+        .expect(422);
+    app.post("/api/v1/assignments", &w.mgr, assign(&c))
+        .await
+        .expect(201);
+    let r = app
+        .post(
+            "/api/v1/hazards",
+            &w.ins1,
+            json!({"unit_id": w.unit, "description": "专项发现", "level": "general", "campaign_id": c}),
+        )
+        .await;
+    r.expect(201);
+    assert_eq!(r.body["campaign_id"], c.as_str());
+    // The task map: lead and cooperating departments, milestones, progress; computed flags.
+    let tasks = format!("/api/v1/campaigns/{c}/tasks");
+    let r = app
+        .post(
+            &tasks,
+            &w.mgr,
+            json!({"title": "老旧电梯排查", "lead_department": "特种设备安全监察科",
+                   "cooperating_departments": ["住建局", "街道"], "target": "排查全部老旧电梯",
+                   "milestones": [{"title": "摸底", "due_on": d(-1)}], "deadline": d(30)}),
+        )
+        .await;
+    r.expect(201);
+    let t1 = uid(&r.body);
+    assert_eq!(r.body["at_risk"], true, "a milestone is past due");
+    assert_eq!(r.body["overdue"], false);
+    let r = app
+        .patch(
+            &format!("{tasks}/{t1}"),
+            &w.mgr,
+            json!({"milestones": [{"title": "摸底", "due_on": d(-1), "done_on": d(-1)}], "progress": 40}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["at_risk"], false);
+    app.patch(&format!("{tasks}/{t1}"), &w.mgr, json!({"progress": 140}))
+        .await
+        .expect(422);
+    let r = app
+        .post(
+            &tasks,
+            &w.mgr,
+            json!({"title": "联合执法", "lead_department": "执法队", "target": "十家", "deadline": d(-2)}),
+        )
+        .await;
+    assert_eq!(r.body["overdue"], true);
+    let t2 = uid(&r.body);
+    let r = app
+        .patch(&format!("{tasks}/{t2}"), &w.mgr, json!({"progress": 100}))
+        .await;
+    assert_eq!(r.body["overdue"], false);
+    assert_eq!(r.body["done_on"], today.to_string());
+    // A task's dates lie within the campaign.
+    app.post(
+        &tasks,
+        &w.mgr,
+        json!({"title": "x", "lead_department": "y", "target": "z", "deadline": d(200)}),
+    )
+    .await
+    .expect(422);
+    app.post(
+        &tasks,
+        &w.ins1,
+        json!({"title": "x", "lead_department": "y", "target": "z", "deadline": d(3)}),
+    )
+    .await
+    .expect(403);
+    // Progress: assignments planned/done, hazards found/closed, tasks.
+    let r = app.get(&format!("/api/v1/campaigns/{c}"), &w.ins1).await;
+    r.expect(200);
+    let p = &r.body["progress"];
+    assert_eq!(p["assignments_planned"], 1);
+    assert_eq!(p["assignments_done"], 0);
+    assert_eq!(p["hazards_found"], 1);
+    assert_eq!(p["tasks"], 2);
+    assert_eq!(p["tasks_done"], 1);
+    assert_eq!(p["tasks_overdue"], 0);
+    let r = app.get(&tasks, &w.mgr).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    // Region-bound: the other district neither sees nor changes it; unit users see none.
+    app.get(&format!("/api/v1/campaigns/{c}"), &w.other_mgr)
+        .await
+        .expect(404);
+    app.patch(
+        &format!("/api/v1/campaigns/{c}"),
+        &w.other_mgr,
+        json!({"title": "x"}),
+    )
+    .await
+    .expect(404);
+    let r = app.get("/api/v1/campaigns", &w.mgr).await;
+    let ids: Vec<String> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(uid)
+        .collect();
+    assert_eq!(ids, vec![c.clone()]);
+    app.get("/api/v1/campaigns", &w.unit_user).await.expect(403);
+    let r = app
+        .patch(
+            &format!("/api/v1/campaigns/{c}"),
+            &w.mgr,
+            json!({"title": "电梯专项（延期）", "ends_on": d(90)}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["ends_on"], d(90));
+    let r = app
+        .get(&format!("/api/v1/audit?entity_id={c}"), &w.mgr)
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
 }
