@@ -156,8 +156,13 @@ pub struct Report {
 
 const CHUNK: i64 = 1000;
 
-/// Walks the whole chain in sequence order, a chunk at a time.
+/// Walks the whole chain in sequence order, a chunk at a time, in one snapshot with the
+/// recorded head (entries appended meanwhile are not part of what it checks).
 pub fn verify(conn: &mut DbConn) -> QueryResult<Report> {
+    crate::db::read_snapshot(conn, verify_in_snapshot)
+}
+
+fn verify_in_snapshot(conn: &mut DbConn) -> QueryResult<Report> {
     let head = crate::db::meta::get(conn, HEAD_KEY)?.unwrap_or_default();
     let (head_seq, head_hash) = match head.split_once(':') {
         Some((s, h)) => (s.parse::<i64>().unwrap_or(-1), h.to_string()),

@@ -194,6 +194,7 @@ diesel::table! {
         reopen_count -> Integer,
         campaign_id -> Nullable<Text>,
         escalated_at -> Nullable<Timestamp>,
+        rectification_submitted_by -> Nullable<Text>,
     }
 }
 

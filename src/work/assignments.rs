@@ -291,47 +291,50 @@ pub async fn update(
     state
         .db
         .run(move |conn| {
-            let current = load(conn, &me, &id)?;
-            if !matches!(me.role, Role::Admin | Role::Manager) {
-                return Err(ApiError::forbidden("only managers change assignments"));
-            }
-            if current.sealed {
-                return Err(ApiError::conflict(
-                    "sealed",
-                    "a sealed unannounced check is changed through its plan",
-                ));
-            }
-            if matches!(
-                current.status.as_str(),
-                "submitted" | "closed" | "cancelled"
-            ) {
-                return Err(ApiError::conflict(
-                    "assignment_finished",
-                    format!("the assignment is {}", current.status),
-                ));
-            }
-            let book = CodeBook::load(conn)?;
-            let before = team_of(&current);
-            let team = match &p.team {
-                Some(t) => check_team(conn, &me, &current.kind, t, &book)?,
-                None => before.clone(),
-            };
-            let ws = p
-                .window_start
-                .map_or(current.window_start, |t| t.naive_utc());
-            let we = p.window_end.map_or(current.window_end, |t| t.naive_utc());
-            window(ws, we)?;
-            let mut next = current.clone();
-            next.team = serde_json::to_string(&team).map_err(ApiError::internal_from)?;
-            next.window_start = ws;
-            next.window_end = we;
-            if let Some(n) = &p.notes {
-                next.notes = validate::multiline("notes", n, 2000, false)?;
-            }
-            if next == current {
-                return Ok(Assignment::from(current));
-            }
-            let row = sync_tx(conn, |tx| -> ApiResult<AssignmentRow> {
+            // Read, checked and written in one write transaction: a status change made
+            // meanwhile (a team starting or submitting a record) is not overwritten.
+            sync_tx(conn, |tx| -> ApiResult<Assignment> {
+                let current = load(tx.conn(), &me, &id)?;
+                if !matches!(me.role, Role::Admin | Role::Manager) {
+                    return Err(ApiError::forbidden("only managers change assignments"));
+                }
+                if current.sealed {
+                    return Err(ApiError::conflict(
+                        "sealed",
+                        "a sealed unannounced check is changed through its plan",
+                    ));
+                }
+                if matches!(
+                    current.status.as_str(),
+                    "submitted" | "closed" | "cancelled"
+                ) {
+                    return Err(ApiError::conflict(
+                        "assignment_finished",
+                        format!("the assignment is {}", current.status),
+                    ));
+                }
+                let book = CodeBook::load(tx.conn())?;
+                let before = team_of(&current);
+                let team = match &p.team {
+                    Some(t) => check_team(tx.conn(), &me, &current.kind, t, &book)?,
+                    None => before.clone(),
+                };
+                let ws = p
+                    .window_start
+                    .map_or(current.window_start, |t| t.naive_utc());
+                let we = p.window_end.map_or(current.window_end, |t| t.naive_utc());
+                window(ws, we)?;
+                let mut next = current.clone();
+                next.team = serde_json::to_string(&team).map_err(ApiError::internal_from)?;
+                next.window_start = ws;
+                next.window_end = we;
+                if let Some(n) = &p.notes {
+                    next.notes = validate::multiline("notes", n, 2000, false)?;
+                }
+                if next == current {
+                    // Nothing changes (the transaction's version goes unused).
+                    return Ok(Assignment::from(current));
+                }
                 next.updated_at = now;
                 next.version = tx.version();
                 queries::update_assignment(tx, &next)?;
@@ -347,9 +350,8 @@ pub async fn update(
                     Some(&next),
                     now,
                 )?;
-                Ok(next.clone())
-            })?;
-            Ok(Assignment::from(row))
+                Ok(Assignment::from(next))
+            })
         })
         .await
 }

@@ -24,6 +24,9 @@ use crate::registry::queries as registry;
 use crate::registry::risk::RiskRules;
 use crate::validate;
 
+/// What an inspector may issue on site; the other kinds are managers'.
+const ON_SITE_KINDS: [&str; 3] = ["directive", "stop_use", "seal_up"];
+
 /// The largest fine the server records (yuan).
 const MAX_FINE: i64 = 100_000_000;
 
@@ -116,6 +119,31 @@ pub fn issue_tx(
     };
     if !super::hazards::unit_in_reach(tx.conn(), me, &unit.id, &unit.region_code)? {
         return Err(ApiError::invalid("unit_id", "no such unit"));
+    }
+    if me.role == Role::Inspector {
+        // On site an inspector orders correction, stopping or sealing, on a live check of
+        // this unit; fines, interviews, exposure, blacklisting and referral are the bureau's.
+        if !ON_SITE_KINDS.contains(&args.kind.as_str()) {
+            return Err(ApiError::forbidden(format!(
+                "a {} is decided by a manager; inspectors issue {} on site",
+                args.kind,
+                ON_SITE_KINDS.join(", ")
+            )));
+        }
+        let live = queries::member_assignments_of_unit(tx.conn(), &me.id, &unit.id)?
+            .into_iter()
+            .any(|a| {
+                !a.sealed
+                    && matches!(
+                        a.status.as_str(),
+                        "scheduled" | "dispatched" | "in_progress"
+                    )
+            });
+        if !live {
+            return Err(ApiError::forbidden(
+                "inspectors issue enforcement actions on a live assignment of the unit",
+            ));
+        }
     }
     if queries::directive_by_doc_no(tx.conn(), &doc_no)?.is_some() {
         return Err(ApiError::conflict(

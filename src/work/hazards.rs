@@ -166,6 +166,7 @@ pub fn report_tx(
         reopen_count: 0,
         campaign_id,
         escalated_at: None,
+        rectification_submitted_by: None,
     };
     queries::insert_hazard(tx, &row)?;
     // The unit's risk facts count its open hazards.
@@ -274,9 +275,17 @@ pub fn update_tx(
         ));
     }
     let f = args.fields;
-    if !manager && (f.level.is_some() || f.deadline.is_some()) {
+    if !manager && (f.level.is_some() || f.deadline.is_some() || f.notice_no.is_some()) {
         return Err(ApiError::forbidden(
-            "level and deadline are set by managers",
+            "level, deadline and notice number are set by managers",
+        ));
+    }
+    if !manager && !matches!(current.state.as_str(), "reported" | "fixed_on_site") {
+        // After classification the record is the bureau's: the reporter (a unit user, too)
+        // no longer rewrites what the manager classified and the equipment order names.
+        return Err(ApiError::conflict(
+            "hazard_classified",
+            "a classified hazard is edited by managers only",
         ));
     }
     if args.base_version < 1 || args.base_version > current.version {
@@ -334,6 +343,13 @@ pub fn update_tx(
         }
         proposed.push(("level", json!(l), false));
     }
+    if let Some(n) = &f.notice_no {
+        let v = n
+            .as_deref()
+            .map(|n| validate::text("notice_no", n, 64))
+            .transpose()?;
+        proposed.push(("notice_no", json!(v), false));
+    }
     if let Some(d) = &f.deadline {
         proposed.push((
             "deadline",
@@ -354,6 +370,7 @@ pub fn update_tx(
             "equipment_id" => json!(h.equipment_id),
             "level" => json!(h.level),
             "deadline" => json!(h.deadline.map(crate::time::utc)),
+            "notice_no" => json!(h.notice_no),
             _ => Value::Null,
         }
     };
@@ -391,6 +408,7 @@ pub fn update_tx(
             "item_code" => next.item_code = value.as_str().map(String::from),
             "equipment_id" => next.equipment_id = value.as_str().map(String::from),
             "level" => next.level = value.as_str().unwrap_or("general").to_string(),
+            "notice_no" => next.notice_no = value.as_str().map(String::from),
             "deadline" => {
                 next.deadline = match &f.deadline {
                     Some(Some(d)) => Some(d.naive_utc()),
@@ -403,9 +421,20 @@ pub fn update_tx(
         }
         versions.insert(field.to_string(), json!(tx.version()));
     }
+    if current.level == "major" && next.level != "major" && f.notice_no.is_none() {
+        // No longer major: off the listed supervision (摘牌).
+        next.notice_no = None;
+    }
+    let classified = next.classified_at.is_some() && next.state != "closed";
+    if classified && next.level == "major" && next.notice_no.is_none() {
+        return Err(ApiError::invalid(
+            "notice_no",
+            "a major hazard is listed for supervision (挂牌督办) with a notice number",
+        ));
+    }
     if next != current {
-        if next.level != current.level && next.classified_at.is_some() && next.state != "closed" {
-            // A reclassified hazard's equipment order follows its level.
+        if classified {
+            // The equipment order follows the level and the equipment named.
             next.equipment_stopped = next.level == "major" && next.equipment_id.is_some();
         }
         next.field_versions = Value::Object(versions).to_string();

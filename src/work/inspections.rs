@@ -40,10 +40,6 @@ pub fn find_item(conn: &mut DbConn, code: &str) -> QueryResult<Option<TemplateIt
     }))
 }
 
-fn team_of(r: &InspectionRow) -> Vec<String> {
-    serde_json::from_str(&r.team).unwrap_or_default()
-}
-
 /// The record `id` as `me` may see it (404 otherwise: same answer as for no record).
 pub fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<InspectionRow> {
     let nf = || ApiError::not_found("inspection");
@@ -58,9 +54,13 @@ pub fn load(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<InspectionR
     found.ok_or_else(nf)
 }
 
-/// Team members only write a record, and only while it is under way.
-fn writable(me: &AuthUser, r: &InspectionRow) -> ApiResult<()> {
-    if me.role != Role::Inspector || !team_of(r).contains(&me.id) {
+/// Members of the assignment's team as it is now (not as it was at check-in: someone taken
+/// off the team stops writing) write a record, and only while it is under way.
+fn writable(conn: &mut DbConn, me: &AuthUser, r: &InspectionRow) -> ApiResult<()> {
+    let team = queries::find_assignment(conn, &r.assignment_id)?
+        .map(|a| super::assignments::team_of(&a))
+        .unwrap_or_default();
+    if me.role != Role::Inspector || !team.contains(&me.id) {
         return Err(ApiError::forbidden(
             "only the assignment's team records this inspection",
         ));
@@ -119,9 +119,10 @@ pub fn start_tx(
     now: NaiveDateTime,
 ) -> ApiResult<InspectionRow> {
     let id = validate::uuid("id", &args.id)?;
+    let aid = validate::uuid("assignment_id", &args.assignment_id)?;
     if let Some(existing) = queries::find_inspection(tx.conn(), &id)? {
         // The same start again (a retry outside the push log): no-op.
-        if existing.started_by == me.id && existing.assignment_id == args.assignment_id {
+        if existing.started_by == me.id && existing.assignment_id == aid {
             return Ok(existing);
         }
         return Err(ApiError::conflict(
@@ -130,7 +131,6 @@ pub fn start_tx(
         ));
     }
     let bad_assignment = || ApiError::invalid("assignment_id", "no such assignment of yours");
-    let aid = validate::uuid("assignment_id", &args.assignment_id)?;
     let a = queries::find_assignment(tx.conn(), &aid)?.ok_or_else(bad_assignment)?;
     let team = super::assignments::team_of(&a);
     if me.role != Role::Inspector || !team.contains(&me.id) {
@@ -218,9 +218,13 @@ pub fn record_item_tx(
     args: RecordItem,
     now: NaiveDateTime,
 ) -> ApiResult<InspectionRow> {
-    let current = load(tx.conn(), me, &args.inspection_id)
-        .map_err(|_| ApiError::invalid("inspection_id", "no such inspection of yours"))?;
-    writable(me, &current)?;
+    let current = load(tx.conn(), me, &args.inspection_id).map_err(|e| match e {
+        ApiError::NotFound { .. } => {
+            ApiError::invalid("inspection_id", "no such inspection of yours")
+        }
+        other => other,
+    })?;
+    writable(tx.conn(), me, &current)?;
     let code = validate::text("item_code", &args.item_code, 32)?;
     let Some(item) = find_item(tx.conn(), &code)? else {
         return Err(ApiError::invalid("item_code", "no such checklist item"));
@@ -271,11 +275,17 @@ pub fn record_item_tx(
         recorded_by: me.id.clone(),
         recorded_at: crate::time::utc(now),
     };
+    let audit_after = serde_json::to_value(&entry).ok();
+    let mut audit_before = None;
     match results
         .iter_mut()
         .find(|r| r.item_code == entry.item_code && r.equipment_id == entry.equipment_id)
     {
-        Some(r) => *r = entry,
+        Some(r) => {
+            // A result replaced (a team-mate's, too) leaves its trace in the audit log.
+            audit_before = serde_json::to_value(&*r).ok();
+            *r = entry;
+        }
         None => {
             if results.len() >= MAX_RESULTS {
                 return Err(ApiError::invalid(
@@ -291,6 +301,19 @@ pub fn record_item_tx(
     next.updated_at = now;
     next.version = tx.version();
     queries::update_inspection(tx, &next)?;
+    audit::record(
+        tx,
+        me,
+        audit::service::Change {
+            action: "inspection.record_item",
+            table: "inspections",
+            id: &next.id,
+            region: Some(&next.region_code),
+            before: audit_before,
+            after: audit_after,
+        },
+        now,
+    )?;
     Ok(next)
 }
 
@@ -303,7 +326,7 @@ pub fn submit_tx(
     now: NaiveDateTime,
 ) -> ApiResult<InspectionRow> {
     let current = load(tx.conn(), me, &args.id)?;
-    writable(me, &current)?;
+    writable(tx.conn(), me, &current)?;
     let signatory = args
         .signatory_name
         .as_deref()

@@ -84,6 +84,9 @@ struct Verify {
     evidence_ids: Vec<String>,
     #[serde(default)]
     note: Option<String>,
+    /// A failed re-check of a hazard fixed on the spot: the deadline for its rectification.
+    #[serde(default)]
+    deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +100,9 @@ struct Close {
 #[serde(deny_unknown_fields)]
 struct Reopen {
     reason: String,
+    /// The new rectification deadline; required when the old one has passed.
+    #[serde(default)]
+    deadline: Option<DateTime<Utc>>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(args: &Value) -> ApiResult<T> {
@@ -258,6 +264,7 @@ pub fn act(
             let note = validate::multiline("note", &a.note, 4000, true)?;
             check_evidence(tx, &current, &a.evidence_ids, "rectification", None)?;
             next.rectification_note = Some(note);
+            next.rectification_submitted_by = Some(me.id.clone());
             next.state = "rectification_submitted".into();
         }
         "verify" => {
@@ -265,6 +272,13 @@ pub fn act(
             if current.reported_by == me.id {
                 return Err(ApiError::forbidden(
                     "the re-check is made by someone other than the reporter",
+                ));
+            }
+            if current.state == "rectification_submitted"
+                && current.rectification_submitted_by.as_deref() == Some(me.id.as_str())
+            {
+                return Err(ApiError::forbidden(
+                    "the re-check is made by someone other than who submitted the rectification",
                 ));
             }
             let a: Verify = parse(args)?;
@@ -283,6 +297,22 @@ pub fn act(
                         return Err(ApiError::invalid(
                             "evidence_ids",
                             format!("at most {MAX_EVIDENCE}"),
+                        ));
+                    }
+                    if current.state == "fixed_on_site" {
+                        // Not fixed after all: a hazard to rectify by a deadline, on the lists.
+                        let Some(d) = a.deadline.map(|d| d.naive_utc()).filter(|d| *d > now) else {
+                            return Err(ApiError::invalid(
+                                "deadline",
+                                "a hazard not fixed on the spot after all needs a future deadline",
+                            ));
+                        };
+                        next.fixed_on_site = false;
+                        next.deadline = Some(d);
+                    } else if a.deadline.is_some() {
+                        return Err(ApiError::invalid(
+                            "deadline",
+                            "the deadline stays the manager's; only a failed on-the-spot fix sets one",
                         ));
                     }
                     next.state = "rectifying".into();
@@ -319,6 +349,19 @@ pub fn act(
             }
             let a: Reopen = parse(args)?;
             validate::multiline("reason", &a.reason, 4000, true)?;
+            match a.deadline.map(|d| d.naive_utc()) {
+                Some(d) if d <= now => {
+                    return Err(ApiError::invalid("deadline", "must be in the future"));
+                }
+                Some(d) => next.deadline = Some(d),
+                None if current.deadline.is_none_or(|d| d <= now) => {
+                    return Err(ApiError::invalid(
+                        "deadline",
+                        "the old deadline has passed: set a new one",
+                    ));
+                }
+                None => {}
+            }
             next.state = "rectifying".into();
             next.closed_at = None;
             next.closed_by = None;

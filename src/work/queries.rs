@@ -63,6 +63,7 @@ pub struct HazardRow {
     pub reopen_count: i32,
     pub campaign_id: Option<String>,
     pub escalated_at: Option<NaiveDateTime>,
+    pub rectification_submitted_by: Option<String>,
 }
 
 // ---- assignments ----

@@ -18,8 +18,9 @@ use crate::db::schema::{assignments, equipment, hazards, units};
 use crate::error::{ApiError, ApiResult};
 use crate::time::utc;
 
-/// Rows a list may hold (a province's worth of open hazards fits; more is refused, not cut).
-const MAX_LIST_ROWS: i64 = 200_000;
+/// Rows a list may hold (a city's worth of hazards fits; more is refused, not cut: the CSV
+/// is built in memory, at most some tens of MB).
+const MAX_LIST_ROWS: i64 = 50_000;
 
 #[derive(Debug, Serialize)]
 pub struct Cell {

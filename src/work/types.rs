@@ -126,6 +126,8 @@ pub struct Hazard {
     pub campaign_id: Option<String>,
     /// When the overdue hazard was escalated to the region's managers.
     pub escalated_at: Option<DateTime<Utc>>,
+    /// Who submitted the rectification under re-check (never its verifier).
+    pub rectification_submitted_by: Option<String>,
 }
 
 /// 五落实: responsibility, measures, funds, deadline, contingency plan. All five for a major
@@ -181,6 +183,7 @@ impl From<HazardRow> for Hazard {
             reopen_count: r.reopen_count,
             campaign_id: r.campaign_id,
             escalated_at: r.escalated_at.map(utc),
+            rectification_submitted_by: r.rectification_submitted_by,
         }
     }
 }
@@ -217,8 +220,9 @@ pub struct UpdateHazard {
 }
 
 /// Editable fields. Content (`description`, `item_code`, `equipment_id`): the last edit
-/// received wins. Managers' fields (`level`, `deadline`): managers only, and on a clash the
-/// server's value stays.
+/// received wins; the reporter edits them only until the hazard is classified. Managers'
+/// fields (`level`, `deadline`, `notice_no`): managers only, and on a clash the server's
+/// value stays.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HazardFields {
@@ -230,6 +234,10 @@ pub struct HazardFields {
     pub level: Option<String>,
     #[serde(default, deserialize_with = "crate::http::json::double_option")]
     pub deadline: Option<Option<DateTime<Utc>>>,
+    /// The supervision notice number (managers; required while a classified hazard is
+    /// major, cleared when it stops being major unless given).
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    pub notice_no: Option<Option<String>>,
 }
 
 /// One checklist result of an inspection record.

@@ -18,6 +18,7 @@ crate::both_backends!(
     reports_stay_in_their_region_and_lists_leave_out_fixed_minor_hazards,
     enforcement_actions_carry_document_numbers_and_states,
     campaigns_have_phases_a_task_map_and_progress,
+    records_and_rechecks_stay_with_the_right_people,
 );
 
 crate::both_backends_raw!(overdue_hazards_escalate_once);
@@ -1693,4 +1694,217 @@ async fn campaigns_have_phases_a_task_map_and_progress(app: TestApp) {
         .get(&format!("/api/v1/audit?entity_id={c}"), &w.mgr)
         .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+}
+
+/// Who may still write after the facts change: a team-mate taken off the team, the person
+/// who submitted a rectification, a reporter once the hazard is classified, an inspector
+/// asked for a fine; and a failed on-the-spot fix becomes a hazard with a deadline.
+async fn records_and_rechecks_stay_with_the_right_people(app: TestApp) {
+    let w = world(&app).await;
+    let r = app
+        .post(
+            "/api/v1/inspections",
+            &w.ins1,
+            json!({"assignment_id": w.assignment, "started_at": "2026-12-01T09:00:00Z"}),
+        )
+        .await;
+    let insp = uid(&r.body);
+    let items = format!("/api/v1/inspections/{insp}/items");
+    app.post(
+        &items,
+        &w.ins1,
+        json!({"item_code": "U-01", "outcome": "fail"}),
+    )
+    .await
+    .expect(200);
+    // ins1 is taken off the team: the record is no longer theirs to write; a team-mate's
+    // overwrite of a result is in the audit log.
+    let ins2_id = {
+        let r = app
+            .get(&format!("/api/v1/assignments/{}", w.assignment), &w.mgr)
+            .await;
+        r.body["team"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .find(|u| *u != w.ins1_id)
+            .unwrap()
+    };
+    app.patch(
+        &format!("/api/v1/assignments/{}", w.assignment),
+        &w.mgr,
+        json!({"team": [ins2_id]}),
+    )
+    .await
+    .expect(200);
+    let a = app
+        .get(&format!("/api/v1/assignments/{}", w.assignment), &w.mgr)
+        .await;
+    assert_eq!(
+        a.body["status"], "in_progress",
+        "a team change keeps the status"
+    );
+    app.post(
+        &items,
+        &w.ins1,
+        json!({"item_code": "U-02", "outcome": "pass"}),
+    )
+    .await
+    .expect(403);
+    app.post(
+        &items,
+        &w.ins2,
+        json!({"item_code": "U-01", "outcome": "pass"}),
+    )
+    .await
+    .expect(200);
+    let r = app
+        .get(&format!("/api/v1/audit?entity_id={insp}"), &w.mgr)
+        .await;
+    let overwrite = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "inspection.record_item")
+        .cloned()
+        .unwrap();
+    assert_eq!(overwrite["before"]["outcome"], "fail");
+    assert_eq!(overwrite["after"]["outcome"], "pass");
+    // Whoever submitted the rectification does not re-check it.
+    let r = app
+        .post(
+            "/api/v1/hazards",
+            &w.mgr,
+            json!({"unit_id": w.unit, "description": "d", "level": "general"}),
+        )
+        .await;
+    let h = uid(&r.body);
+    act_ok(
+        &app,
+        &w.mgr,
+        &h,
+        "classify",
+        json!({"level": "general", "deadline": DEADLINE}),
+    )
+    .await;
+    act_ok(
+        &app,
+        &w.ins2,
+        &h,
+        "plan",
+        json!({"commitments": {"measures": "m", "deadline": DEADLINE}}),
+    )
+    .await;
+    let fix = photo(&app, &w.ins2, &h, "rectification").await;
+    act_ok(
+        &app,
+        &w.ins2,
+        &h,
+        "submit_rectification",
+        json!({"note": "n", "evidence_ids": [fix]}),
+    )
+    .await;
+    let check = photo(&app, &w.ins2, &h, "verification").await;
+    act(
+        &app,
+        &w.ins2,
+        &h,
+        "verify",
+        json!({"outcome": "pass", "evidence_ids": [check]}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    // A reporter no longer rewrites a classified hazard; managers keep notice and order in step.
+    let r = app
+        .post(
+            "/api/v1/hazards",
+            &w.ins1,
+            json!({"unit_id": w.unit, "equipment_id": w.equipment, "description": "d", "level": "major"}),
+        )
+        .await;
+    let m = uid(&r.body);
+    act_ok(
+        &app,
+        &w.mgr,
+        &m,
+        "classify",
+        json!({"level": "major", "deadline": DEADLINE, "notice_no": "N-7"}),
+    )
+    .await;
+    let mut p1 = Phone::new(&app, "ins1").await;
+    let v = hazard(&app, &w.mgr, &m).await["version"].clone();
+    let r = p1
+        .push(
+            &app,
+            "hazard.update",
+            json!({"id": m, "base_version": v, "fields": {"equipment_id": null}}),
+        )
+        .await;
+    assert_eq!(r["status"], "rejected");
+    assert_eq!(r["error"]["code"], "hazard_classified");
+    let mut pm = Phone::new(&app, "mgr").await;
+    let r = pm
+        .push(
+            &app,
+            "hazard.update",
+            json!({"id": m, "base_version": v, "fields": {"notice_no": null}}),
+        )
+        .await;
+    assert_eq!(
+        r["status"], "rejected",
+        "a major hazard keeps its notice number"
+    );
+    let r = pm
+        .push(
+            &app,
+            "hazard.update",
+            json!({"id": m, "base_version": v, "fields": {"level": "general"}}),
+        )
+        .await;
+    assert_eq!(r["status"], "applied", "{r}");
+    let after = hazard(&app, &w.mgr, &m).await;
+    assert!(after["notice_no"].is_null(), "delisted");
+    assert_eq!(after["equipment_stopped"], false);
+    // Inspectors issue on-site orders, not fines.
+    app.post(
+        "/api/v1/directives",
+        &w.ins2,
+        json!({"kind": "fine", "doc_no": "F-1", "unit_id": w.unit, "content": "c",
+               "article": "a", "amount_yuan": 1000}),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    app.post(
+        "/api/v1/directives",
+        &w.ins2,
+        json!({"kind": "stop_use", "doc_no": "S-1", "unit_id": w.unit, "equipment_id": w.equipment,
+               "content": "停止使用"}),
+    )
+    .await
+    .expect(201);
+    // A failed re-check of an on-the-spot fix: a deadline, and the hazard joins the lists.
+    let r = app
+        .post(
+            "/api/v1/hazards",
+            &w.ins1,
+            json!({"unit_id": w.unit, "description": "d", "level": "minor", "fixed_on_site": true}),
+        )
+        .await;
+    let f = uid(&r.body);
+    act(&app, &w.ins2, &f, "verify", json!({"outcome": "fail"}))
+        .await
+        .expect(422);
+    let h = act_ok(
+        &app,
+        &w.ins2,
+        &f,
+        "verify",
+        json!({"outcome": "fail", "deadline": DEADLINE}),
+    )
+    .await;
+    assert_eq!(h["state"], "rectifying");
+    assert_eq!(h["fixed_on_site"], false);
+    let csv = app.get("/api/v1/reports/lists/hazards.csv", &w.mgr).await;
+    assert!(csv.text.contains(&f));
 }

@@ -4,6 +4,7 @@ DROP FUNCTION xuncha_audit_append_only();
 DROP TABLE inspections;
 DROP INDEX hazards_deadline_idx;
 ALTER TABLE hazards
+    DROP COLUMN rectification_submitted_by,
     DROP COLUMN escalated_at,
     DROP COLUMN campaign_id,
     DROP COLUMN reopen_count,

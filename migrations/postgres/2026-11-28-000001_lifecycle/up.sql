@@ -13,7 +13,8 @@ ALTER TABLE hazards
     ADD COLUMN closed_by TEXT,
     ADD COLUMN reopen_count INTEGER NOT NULL DEFAULT 0,
     ADD COLUMN campaign_id TEXT,
-    ADD COLUMN escalated_at TIMESTAMP;
+    ADD COLUMN escalated_at TIMESTAMP,
+    ADD COLUMN rectification_submitted_by TEXT;
 CREATE INDEX hazards_deadline_idx ON hazards (deadline);
 
 -- Synced. One inspection record (现场检查记录) of an assignment. `results` is JSON: one entry

@@ -2,6 +2,7 @@ DELETE FROM server_meta WHERE key = 'audit_head';
 DROP TABLE audit_log;
 DROP TABLE inspections;
 DROP INDEX hazards_deadline_idx;
+ALTER TABLE hazards DROP COLUMN rectification_submitted_by;
 ALTER TABLE hazards DROP COLUMN escalated_at;
 ALTER TABLE hazards DROP COLUMN campaign_id;
 ALTER TABLE hazards DROP COLUMN reopen_count;

@@ -13,6 +13,7 @@ ALTER TABLE hazards ADD COLUMN closed_by TEXT;
 ALTER TABLE hazards ADD COLUMN reopen_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hazards ADD COLUMN campaign_id TEXT;
 ALTER TABLE hazards ADD COLUMN escalated_at TIMESTAMP;
+ALTER TABLE hazards ADD COLUMN rectification_submitted_by TEXT;
 CREATE INDEX hazards_deadline_idx ON hazards (deadline);
 
 -- Synced. One inspection record (现场检查记录) of an assignment. `results` is JSON: one entry
