@@ -34,6 +34,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::cache::SessionCache>,
     /// `last_mutation_seq` of caught-up devices (see `sync::caught_up`).
     pub caught_up: Arc<crate::sync::caught_up::CaughtUp>,
+    /// Rows as pulls send them, shared by devices (see `sync::rowcache`).
+    pub row_cache: Arc<crate::sync::rowcache::RowCache>,
     /// Where evidence photos are stored.
     pub blobs: crate::evidence::blobs::BlobStore,
     /// Completed photos processed at once (decode, renditions, copy to the store): one per
@@ -172,6 +174,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     let auth_cache = Duration::from_secs(config.auth_cache_secs);
     let blobs = crate::evidence::blobs::BlobStore::from_config(&config)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let row_cache_bytes = config.sync_row_cache_mb.saturating_mul(1 << 20) as usize;
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),
@@ -183,6 +186,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         cursor_key: Arc::new(cursor_key.into_bytes()),
         sessions: Arc::new(crate::auth::cache::SessionCache::new(auth_cache)),
         caught_up: Arc::default(),
+        row_cache: Arc::new(crate::sync::rowcache::RowCache::new(row_cache_bytes)),
         blobs,
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         ingest_pool: Arc::new(crate::evidence::pool::IngestPool::new(cores)),

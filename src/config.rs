@@ -135,6 +135,8 @@ settings! {
         "SQLite: how long a writer waits for the write lock.";
     sqlite_synchronous: String = "FULL".into(), "XUNCHA_SQLITE_SYNCHRONOUS", false,
         "SQLite `synchronous` pragma: FULL (each commit survives power loss) or NORMAL (faster; survives crashes of the process).";
+    sync_row_cache_mb: u64 = 32, "XUNCHA_SYNC_ROW_CACHE_MB", false,
+        "Memory for rows as pulls send them (their JSON, by table, id and version), shared by the devices of a region so that each row is read and serialised once per version; the oldest go first. 0: none.";
     access_token_ttl_secs: u64 = 900, "XUNCHA_ACCESS_TOKEN_TTL_SECS", false,
         "Lifetime of an access token (JWT).";
     refresh_token_ttl_days: u64 = 30, "XUNCHA_REFRESH_TOKEN_TTL_DAYS", false,
@@ -345,6 +347,7 @@ impl Config {
                 86_400,
             )?;
         }
+        check_range("sync_row_cache_mb", self.sync_row_cache_mb, 0, 4096)?;
         if self.cluster_poll_ms != 0 {
             check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;
         }

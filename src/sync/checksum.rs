@@ -74,6 +74,7 @@ pub async fn checksum(
         ));
     }
     let db_id = state.database_id.clone();
+    let cache = state.row_cache.clone();
     let key = state.cursor_key.clone();
     state
         .db
@@ -84,7 +85,7 @@ pub async fn checksum(
                     cursor: Some(cursor.clone()),
                     limit: 1,
                 };
-                match pull::pull_in_snapshot(conn, &me, &db_id, &key, &req)? {
+                match pull::pull_in_snapshot(conn, &me, &db_id, &key, &req, &cache)? {
                     PullResponse::Reset { reason, .. } => {
                         return Ok(ChecksumResponse::Stale {
                             stale: true,

@@ -9,4 +9,5 @@ pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod routes;
+pub mod rowcache;
 pub mod scope;

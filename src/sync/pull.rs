@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cursor::{Cursor, DecodeError, Pos};
+use super::rowcache::{RawData, RowCache};
 use super::scope::{Who, filters};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
@@ -33,8 +34,10 @@ pub struct Change {
     pub id: String,
     /// The row's own version (what a device keeps and checksums).
     pub version: i64,
+    /// The row's JSON; a page first collects changes without it and then fills the ones it
+    /// sends (from the row cache, or one read per table).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Data>,
+    pub data: Option<RawData>,
     /// Where the change stands in the order (the version of the event that caused it).
     #[serde(skip)]
     pub at: i64,
@@ -55,8 +58,7 @@ pub enum PullResponse {
     },
 }
 
-/// A row as devices get it, serialised only when it is sent (a page reads more rows than it
-/// keeps: each table's next rows compete for the page's places).
+/// A row as devices get it, serialised once per (table, id, version) into the row cache.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Data {
@@ -163,6 +165,8 @@ macro_rules! table_source {
                 .load(conn)
         }
 
+        /// The next `n` rows of the table in scope after `pos`, as changes without data
+        /// (only (id, version) is read: an index serves it without the rows).
         fn $page(
             conn: &mut DbConn,
             who: &Who,
@@ -170,7 +174,7 @@ macro_rules! table_source {
             head: i64,
             n: i64,
         ) -> QueryResult<Vec<Change>> {
-            let mut rows: Vec<$row> = Vec::new();
+            let mut rows: Vec<(String, i64)> = Vec::new();
             for part in $parts(who) {
                 let q = $t::table
                     .into_boxed()
@@ -179,20 +183,20 @@ macro_rules! table_source {
                     .order(($t::version.asc(), $t::id.asc()))
                     .limit(n);
                 let q = after_pos!(q, $name, $t::version, $t::id, pos);
-                rows.extend(q.select($select).load::<$row>(conn)?);
+                rows.extend(
+                    q.select(($t::id, $t::version))
+                        .load::<(String, i64)>(conn)?,
+                );
             }
             let mut out: Vec<Change> = rows
                 .into_iter()
-                .map(|r| {
-                    let (id, version, data) = $data(r);
-                    Change {
-                        table: $name,
-                        op: "put",
-                        id,
-                        version,
-                        data: Some(data),
-                        at: version,
-                    }
+                .map(|(id, version)| Change {
+                    table: $name,
+                    op: "put",
+                    id,
+                    version,
+                    data: None,
+                    at: version,
                 })
                 .collect();
             // A row in several parts comes once; the page needs the first `n` of the union.
@@ -225,7 +229,7 @@ macro_rules! table_source {
                         op: "put",
                         id,
                         version,
-                        data: Some(data),
+                        data: RawData::of(&data),
                         at,
                     }
                 })
@@ -665,8 +669,76 @@ pub fn pull_page(
     db_id: &str,
     key: &[u8],
     req: &PullRequest,
+    cache: &RowCache,
 ) -> ApiResult<PullResponse> {
-    read_snapshot(conn, |conn| pull_in_snapshot(conn, me, db_id, key, req))
+    read_snapshot(conn, |conn| {
+        pull_in_snapshot(conn, me, db_id, key, req, cache)
+    })
+}
+
+/// Ids per read when filling a page's data.
+const FILL_CHUNK: usize = 1000;
+
+/// Gives the changes about to be sent their data: from the row cache, else read (one query
+/// per table and chunk, in the page's snapshot) and kept in the cache.
+fn fill(
+    conn: &mut DbConn,
+    who: &Who,
+    cache: &RowCache,
+    changes: &mut [Change],
+    head: i64,
+) -> ApiResult<()> {
+    let mut by_table: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if c.op == "put" && c.data.is_none() {
+            by_table.entry(c.table).or_default().push(i);
+        }
+    }
+    for (table, idx) in by_table {
+        let keys: Vec<(&str, i64)> = idx
+            .iter()
+            .map(|&i| (changes[i].id.as_str(), changes[i].version))
+            .collect();
+        let hits = cache.get_many(table, &keys);
+        let mut missing = Vec::new();
+        for (&i, hit) in idx.iter().zip(hits) {
+            match hit {
+                Some(d) => changes[i].data = Some(d),
+                None => missing.push(i),
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = missing.iter().map(|&i| changes[i].id.clone()).collect();
+        let mut found: std::collections::HashMap<String, (i64, RawData)> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(FILL_CHUNK) {
+            for c in puts(conn, who, table, chunk, head, 0)? {
+                if let Some(d) = c.data {
+                    found.insert(c.id, (c.version, d));
+                }
+            }
+        }
+        let mut fresh = Vec::with_capacity(missing.len());
+        for &i in &missing {
+            let c = &mut changes[i];
+            match found.remove(&c.id) {
+                Some((v, d)) if v == c.version => {
+                    c.data = Some(d.clone());
+                    fresh.push((c.id.clone(), v, d));
+                }
+                _ => {
+                    return Err(ApiError::internal(format!(
+                        "{table} {} changed within one snapshot",
+                        c.id
+                    )));
+                }
+            }
+        }
+        cache.put_many(table, &fresh);
+    }
+    Ok(())
 }
 
 /// [`pull_page`] inside a snapshot the caller holds.
@@ -676,6 +748,7 @@ pub fn pull_in_snapshot(
     db_id: &str,
     key: &[u8],
     req: &PullRequest,
+    cache: &RowCache,
 ) -> ApiResult<PullResponse> {
     let who = Who::of(me);
     let fingerprint = who.fingerprint(me);
@@ -753,7 +826,8 @@ pub fn pull_in_snapshot(
             }
         }
         let has_more = ordered.len() as i64 > req.limit;
-        let changes: Vec<Change> = ordered.into_values().take(req.limit as usize).collect();
+        let mut changes: Vec<Change> = ordered.into_values().take(req.limit as usize).collect();
+        fill(conn, &who, cache, &mut changes, head)?;
         let (next, through) = match (has_more, changes.last()) {
             (true, Some(last)) => (
                 Cursor {
@@ -801,9 +875,10 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
     let db_id = state.database_id.clone();
     let key = state.cursor_key.clone();
     let device = me.device_pk.clone();
+    let cache = state.row_cache.clone();
     let out = state
         .db
-        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req))
+        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache))
         .await?;
     if let PullResponse::Changes {
         cursor,

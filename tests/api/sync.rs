@@ -33,6 +33,7 @@ crate::both_backends!(
     a_failure_inside_a_mutation_leaves_nothing_behind,
     hazard_lists_follow_the_sync_scope,
     a_second_server_learns_changes_and_revocations_when_it_polls,
+    rows_served_from_the_row_cache_are_never_stale,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1623,4 +1624,31 @@ async fn a_second_server_learns_changes_and_revocations_when_it_polls(app: TestA
         )
         .await;
     r.expect_error(401, "session_revoked");
+}
+
+/// The second device of a district gets rows from the row cache; a change is a new version,
+/// so every device gets the new content, never the cached old one.
+async fn rows_served_from_the_row_cache_are_never_stale(app: TestApp) {
+    let w = world(&app).await;
+    let mut first = Device::new(&app, "mgr", "phone-first").await;
+    first.sync(&app, 3).await;
+    let mut second = Device::new(&app, "mgr", "phone-second").await;
+    second.sync(&app, 3).await;
+    assert_eq!(first.rows, second.rows, "the same rows, data included");
+    let key = ("units".to_string(), w.unit_a.clone());
+    assert_eq!(second.rows[&key].1["name"], "单位1");
+    app.patch(
+        &format!("/api/v1/units/{}", w.unit_a),
+        &w.mgr,
+        json!({"name": "改名后的单位"}),
+    )
+    .await
+    .expect(200);
+    first.sync(&app, 3).await;
+    let mut third = Device::new(&app, "mgr", "phone-third").await;
+    third.sync(&app, 3).await;
+    for d in [&first, &third] {
+        assert_eq!(d.rows[&key].1["name"], "改名后的单位");
+    }
+    assert_eq!(first.rows, third.rows);
 }
