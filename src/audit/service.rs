@@ -11,13 +11,13 @@ use super::chain::{self, Fields};
 use crate::app::AppState;
 use crate::auth::extractor::AuthUser;
 use crate::auth::region::Role;
-use crate::db::schema::{audit_log, server_meta};
+use crate::db::schema::audit_log;
 use crate::db::{DbConn, SyncTx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
 use crate::time::utc;
 
-pub const HEAD_KEY: &str = "audit_head";
+pub const HEAD_KEY: &str = crate::db::meta::AUDIT_HEAD;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
@@ -106,12 +106,17 @@ fn append(
     c: Change<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let conn = tx.conn();
-    let last: Option<(i64, String)> = audit_log::table
-        .order(audit_log::seq.desc())
-        .select((audit_log::seq, audit_log::hash))
-        .first(conn)
-        .optional()?;
+    // The tail: known once this transaction has appended, else the log's newest entry (read
+    // after the clock row's lock, so no other writer appends until the commit).
+    let known = tx.chain().last.clone();
+    let last = match known {
+        Some(t) => Some(t),
+        None => audit_log::table
+            .order(audit_log::seq.desc())
+            .select((audit_log::seq, audit_log::hash))
+            .first(tx.conn())
+            .optional()?,
+    };
     let (prev_seq, prev_hash) = last.unwrap_or((0, String::new()));
     let mut row = EntryRow {
         seq: prev_seq + 1,
@@ -130,10 +135,11 @@ fn append(
     row.hash = chain::hash(&row.prev_hash, &row.fields());
     diesel::insert_into(audit_log::table)
         .values(&row)
-        .execute(conn)?;
-    diesel::update(server_meta::table.find(HEAD_KEY))
-        .set(server_meta::value.eq(format!("{}:{}", row.seq, row.hash)))
-        .execute(conn)?;
+        .execute(tx.conn())?;
+    // The recorded head moves once, before the commit (db::sync).
+    let chain = tx.chain();
+    chain.last = Some((row.seq, row.hash));
+    chain.moved = true;
     Ok(())
 }
 

@@ -9,6 +9,8 @@ use super::schema::server_meta;
 pub const DATABASE_ID: &str = "database_id";
 pub const TOKEN_KEY: &str = "token_signing_key";
 pub const CURSOR_KEY: &str = "cursor_signing_key";
+/// The audit chain's newest entry, `seq:hash` (see `audit`).
+pub const AUDIT_HEAD: &str = "audit_head";
 
 /// The stored value of `key`, creating it with `make()` if absent. Safe when several servers
 /// start together: the first insert wins and everyone reads the winner.

@@ -24,6 +24,16 @@ pub type Version = i64;
 pub struct SyncTx<'c> {
     conn: &'c mut DbConn,
     version: Version,
+    chain: ChainTail,
+}
+
+/// The newest entry of the audit chain as this writer knows it (writers take turns, so it
+/// stays true until the commit), and whether the recorded head must be moved to it before
+/// the commit: appends then read and write the head once per commit, not once per entry.
+#[derive(Debug, Clone, Default)]
+pub struct ChainTail {
+    pub last: Option<(i64, String)>,
+    pub moved: bool,
 }
 
 impl SyncTx<'_> {
@@ -36,6 +46,21 @@ impl SyncTx<'_> {
     pub fn conn(&mut self) -> &mut DbConn {
         self.conn
     }
+
+    /// The audit chain's tail as known in this transaction (see [`ChainTail`]).
+    pub fn chain(&mut self) -> &mut ChainTail {
+        &mut self.chain
+    }
+}
+
+/// Moves the recorded audit head to the tail, if appends moved it.
+fn record_chain_head(conn: &mut DbConn, tail: &ChainTail) -> QueryResult<()> {
+    if let (true, Some((seq, hash))) = (tail.moved, &tail.last) {
+        diesel::update(super::schema::server_meta::table.find(super::meta::AUDIT_HEAD))
+            .set(super::schema::server_meta::value.eq(format!("{seq}:{hash}")))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Runs `f` in a write transaction that has bumped the sync clock. Commits when `f` returns
@@ -48,8 +73,13 @@ where
     let mut committed = 0;
     let out = write_tx(conn, |conn| -> Result<T, E> {
         let version = open_version(conn)?;
-        let mut tx = SyncTx { conn, version };
+        let mut tx = SyncTx {
+            conn,
+            version,
+            chain: ChainTail::default(),
+        };
         let out = f(&mut tx)?;
+        record_chain_head(tx.conn, &tx.chain)?;
         close_version(tx.conn)?;
         committed = version;
         Ok(out)
@@ -91,6 +121,7 @@ fn close_version(conn: &mut DbConn) -> QueryResult<()> {
 pub struct SyncBatch<'c> {
     conn: &'c mut DbConn,
     last: Version,
+    chain: ChainTail,
 }
 
 impl SyncBatch<'_> {
@@ -107,13 +138,22 @@ impl SyncBatch<'_> {
         F: FnOnce(&mut SyncTx<'_>) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        let (out, version) = self.conn.transaction(|conn| -> Result<(T, Version), E> {
-            let version = open_version(conn)?;
-            let mut tx = SyncTx { conn, version };
-            let out = f(&mut tx)?;
-            close_version(tx.conn)?;
-            Ok((out, version))
-        })?;
+        let chain = self.chain.clone();
+        let (out, version, chain) =
+            self.conn
+                .transaction(|conn| -> Result<(T, Version, ChainTail), E> {
+                    let version = open_version(conn)?;
+                    let mut tx = SyncTx {
+                        conn,
+                        version,
+                        chain,
+                    };
+                    let out = f(&mut tx)?;
+                    close_version(tx.conn)?;
+                    Ok((out, version, tx.chain))
+                })?;
+        // Kept only when the nested transaction is: a rolled-back append is no tail.
+        self.chain = chain;
         self.last = version;
         Ok(out)
     }
@@ -128,8 +168,13 @@ where
 {
     let mut committed = 0;
     let out = write_tx(conn, |conn| -> Result<T, E> {
-        let mut batch = SyncBatch { conn, last: 0 };
+        let mut batch = SyncBatch {
+            conn,
+            last: 0,
+            chain: ChainTail::default(),
+        };
         let out = f(&mut batch)?;
+        record_chain_head(batch.conn, &batch.chain)?;
         committed = batch.last;
         Ok(out)
     })?;

@@ -19,6 +19,7 @@ crate::both_backends!(
     enforcement_actions_carry_document_numbers_and_states,
     campaigns_have_phases_a_task_map_and_progress,
     records_and_rechecks_stay_with_the_right_people,
+    a_push_batch_keeps_the_audit_chain_whole,
 );
 
 crate::both_backends_raw!(overdue_hazards_escalate_once);
@@ -1907,4 +1908,54 @@ async fn records_and_rechecks_stay_with_the_right_people(app: TestApp) {
     assert_eq!(h["fixed_on_site"], false);
     let csv = app.get("/api/v1/reports/lists/hazards.csv", &w.mgr).await;
     assert!(csv.text.contains(&f));
+}
+
+/// Mutations of one push share a commit; their audit entries chain one after another, a
+/// rejected one leaves no entry, and the recorded head is the last entry.
+async fn a_push_batch_keeps_the_audit_chain_whole(app: TestApp) {
+    let w = world(&app).await;
+    let p1 = Phone::new(&app, "ins1").await;
+    let report = |seq: i64, id: &str, level: &str| {
+        json!({"seq": seq, "name": "hazard.report", "args": {"id": id, "unit_id": w.unit,
+               "description": "批量", "level": level, "fixed_on_site": false}})
+    };
+    let ids: Vec<String> = (0..4).map(|_| new_id()).collect();
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &p1.token,
+            json!({"device_id": p1.device, "mutations": [
+                report(1, &ids[0], "general"),
+                report(2, &ids[1], "catastrophic"),
+                report(3, &ids[2], "general"),
+                {"seq": 4, "name": "hazard.classify", "args": {"id": ids[0], "level": "general", "deadline": DEADLINE}},
+                report(5, &ids[3], "major"),
+            ]}),
+        )
+        .await;
+    r.expect(200);
+    let statuses: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["applied", "rejected", "applied", "rejected", "applied"]
+    );
+    let v = app.get("/api/v1/audit/verify", &w.mgr).await;
+    assert_eq!(v.body["ok"], true, "{}", v.text);
+    let r = app.get("/api/v1/audit?entity_table=hazards", &w.mgr).await;
+    let entries = r.body["items"].as_array().unwrap();
+    let reported: Vec<&str> = entries
+        .iter()
+        .map(|e| e["entity_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reported,
+        [ids[0].as_str(), ids[2].as_str(), ids[3].as_str()]
+    );
+    assert_eq!(v.body["head_seq"], entries[2]["seq"]);
+    assert_eq!(v.body["head_hash"], entries[2]["hash"]);
 }
