@@ -112,7 +112,8 @@ fn check_flag(flag: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-fn rules(state: &AppState) -> ApiResult<RiskRules> {
+/// The risk rules of the configuration (weights, thresholds).
+pub(crate) fn rules(state: &AppState) -> ApiResult<RiskRules> {
     RiskRules::from_config(&state.config).map_err(ApiError::internal)
 }
 

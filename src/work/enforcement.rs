@@ -361,13 +361,9 @@ pub fn close_tx(
     Ok(next)
 }
 
-fn rules_of(state: &AppState) -> ApiResult<RiskRules> {
-    RiskRules::from_config(&state.config).map_err(ApiError::internal)
-}
-
 pub async fn issue(state: &AppState, me: AuthUser, body: Value) -> ApiResult<Directive> {
     let args: IssueDirective = crate::http::json::parse_with_id(body)?;
-    let rules = rules_of(state)?;
+    let rules = crate::registry::service::rules(state)?;
     let now = state.clock.now();
     state
         .db
@@ -384,12 +380,11 @@ pub async fn close(
     to: &'static str,
     args: CloseDirective,
 ) -> ApiResult<Directive> {
-    let rules = rules_of(state)?;
+    let rules = crate::registry::service::rules(state)?;
     let now = state.clock.now();
     state
         .db
         .run(move |conn| {
-            load(conn, &me, &id)?;
             sync_tx(conn, |tx| close_tx(tx, &me, &id, to, args, now, &rules)).map(Directive::from)
         })
         .await

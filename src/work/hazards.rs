@@ -486,15 +486,11 @@ pub fn update_tx(
     })
 }
 
-fn rules_of(state: &AppState) -> ApiResult<RiskRules> {
-    RiskRules::from_config(&state.config).map_err(ApiError::internal)
-}
-
 /// `POST /api/v1/hazards`: the same report as the push mutation; `id` may be left to the
 /// server.
 pub async fn report(state: &AppState, me: AuthUser, body: serde_json::Value) -> ApiResult<Hazard> {
     let args: ReportHazard = crate::http::json::parse_with_id(body)?;
-    let rules = rules_of(state)?;
+    let rules = crate::registry::service::rules(state)?;
     let now = state.clock.now();
     state
         .db
@@ -515,13 +511,11 @@ pub async fn act(
     if !body.is_object() {
         return Err(crate::http::json::not_an_object());
     }
-    let rules = rules_of(state)?;
+    let rules = crate::registry::service::rules(state)?;
     let now = state.clock.now();
     state
         .db
         .run(move |conn| {
-            // A hazard the caller may not see is 404 before anything else.
-            load(conn, &me, &id)?;
             crate::db::sync_tx(conn, |tx| {
                 super::lifecycle::act(tx, &me, &id, action, &body, now, &rules)
             })
