@@ -131,7 +131,18 @@ pub fn units_by_uscc(conn: &mut DbConn, usccs: &[String]) -> QueryResult<Vec<Uni
         .load(conn)
 }
 
+// A note on `[one]` below: diesel does not keep a prepared statement for a query with an
+// `IN (…)` list (its SQL changes with the list's length), so every call is parsed and planned
+// again; the common one-unit call (a hazard report refreshing its unit's facts) takes `=`,
+// which is prepared once per connection.
+
 pub fn units_by_id(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<UnitRow>> {
+    if let [one] = ids {
+        return units::table
+            .filter(units::id.eq(one))
+            .select(UnitRow::as_select())
+            .load(conn);
+    }
     units::table
         .filter(units::id.eq_any(ids))
         .select(UnitRow::as_select())
@@ -250,6 +261,12 @@ pub fn equipment_of_units(
     conn: &mut DbConn,
     unit_ids: &[String],
 ) -> QueryResult<Vec<EquipmentRow>> {
+    if let [one] = unit_ids {
+        return equipment::table
+            .filter(equipment::unit_id.eq(one))
+            .select(EquipmentRow::as_select())
+            .load(conn);
+    }
     equipment::table
         .filter(equipment::unit_id.eq_any(unit_ids))
         .select(EquipmentRow::as_select())
@@ -335,20 +352,30 @@ pub fn update_equipment(tx: &mut SyncTx<'_>, row: &EquipmentRow) -> QueryResult<
 // ---- hazards (facts for risk) ----
 
 pub fn hazard_facts(conn: &mut DbConn, unit_ids: &[String]) -> QueryResult<Vec<HazardFact>> {
+    // Open: every state but fixed_on_site, verified and closed (spelled out with `=`, not an
+    // `IN` list, for the statement cache).
+    let open = hazards::state
+        .eq("reported")
+        .or(hazards::state.eq("classified"))
+        .or(hazards::state.eq("rectifying"))
+        .or(hazards::state.eq("rectification_submitted"));
+    let columns = (
+        hazards::unit_id,
+        hazards::level,
+        hazards::state,
+        hazards::deadline,
+    );
+    if let [one] = unit_ids {
+        return hazards::table
+            .filter(hazards::unit_id.eq(one))
+            .filter(open)
+            .select(columns)
+            .load(conn);
+    }
     hazards::table
         .filter(hazards::unit_id.eq_any(unit_ids))
-        .filter(hazards::state.eq_any([
-            "reported",
-            "classified",
-            "rectifying",
-            "rectification_submitted",
-        ]))
-        .select((
-            hazards::unit_id,
-            hazards::level,
-            hazards::state,
-            hazards::deadline,
-        ))
+        .filter(open)
+        .select(columns)
         .load(conn)
 }
 
