@@ -101,10 +101,12 @@ impl RouteDef {
 /// Every route of the API.
 pub fn route_table() -> Vec<RouteDef> {
     let mut routes = crate::http::health::routes();
+    // The router tries routes in this order, matching the ones with `{…}` segments by regex:
+    // the devices' hot path (pull, push) comes before the many parameterised routes.
+    routes.extend(crate::sync::routes::routes());
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::registry::routes::routes());
     routes.extend(crate::work::routes::routes());
-    routes.extend(crate::sync::routes::routes());
     routes.extend(crate::evidence::routes::routes());
     routes.extend(crate::audit::routes::routes());
     routes
