@@ -109,6 +109,7 @@ pub fn route_table() -> Vec<RouteDef> {
     routes.extend(crate::work::routes::routes());
     routes.extend(crate::evidence::routes::routes());
     routes.extend(crate::audit::routes::routes());
+    routes.extend(crate::surprise::routes::routes());
     routes
 }
 
@@ -241,6 +242,18 @@ fn start_jobs(state: &web::Data<AppState>) {
                     true => crate::evidence::uploads::sweep(conn, &dir, now)
                         .map(|n| Some(format!("{n} expired uploads removed"))),
                 }
+            })
+        },
+    );
+    spawn_periodic(
+        state,
+        c.surprise_reveal_interval_secs,
+        "surprise reveal",
+        |state, _| {
+            let now = state.clock.now();
+            Box::new(move |conn| {
+                crate::surprise::service::reveal_due(conn, now)
+                    .map(|n| (n > 0).then(|| format!("{n} unannounced checks revealed")))
             })
         },
     );

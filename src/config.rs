@@ -215,6 +215,10 @@ settings! {
         "How often risk facts that change with the date alone (inspections falling due, hazard deadlines, blacklist windows) are recomputed; one app server does it per interval. 0: never (use `xuncha risk refresh`).";
     overdue_check_interval_secs: u64 = 300, "XUNCHA_OVERDUE_CHECK_INTERVAL_SECS", false,
         "How often hazards past their rectification deadline are looked for and escalated to their region's managers (`escalated_at`, an audit entry); each is escalated once, whatever the number of app servers. 0: never.";
+    surprise_reveal_interval_secs: u64 = 15, "XUNCHA_SURPRISE_REVEAL_INTERVAL_SECS", false,
+        "How often sealed unannounced checks whose window has opened are revealed to their teams (each exactly once, whatever the number of app servers). 0: never (teams dispatch them).";
+    surprise_recent_check_months: u32 = 12, "XUNCHA_SURPRISE_RECENT_CHECK_MONTHS", false,
+        "A draw does not put an inspector on a unit they checked (were on an assignment of) within this many months before the window.";
     risk_recent_complaint_months: u32 = 12, "XUNCHA_RISK_RECENT_COMPLAINT_MONTHS", false,
         "A unit with a substantiated complaint within this many months is flagged `recent_complaint`.";
 }
@@ -347,6 +351,20 @@ impl Config {
                 86_400,
             )?;
         }
+        if self.surprise_reveal_interval_secs != 0 {
+            check_range(
+                "surprise_reveal_interval_secs",
+                self.surprise_reveal_interval_secs,
+                1,
+                3600,
+            )?;
+        }
+        check_range(
+            "surprise_recent_check_months",
+            u64::from(self.surprise_recent_check_months),
+            0,
+            120,
+        )?;
         check_range("sync_row_cache_mb", self.sync_row_cache_mb, 0, 4096)?;
         if self.cluster_poll_ms != 0 {
             check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;

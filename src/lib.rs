@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod http;
 pub mod registry;
+pub mod surprise;
 pub mod sync;
 pub mod time;
 pub mod validate;

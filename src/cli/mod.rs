@@ -114,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Unannounced-check plans (四不两直).
+    Surprise {
+        #[command(subcommand)]
+        command: SurpriseCommand,
+    },
     /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
     Backup {
         /// Destination file; must not exist.
@@ -128,6 +133,18 @@ enum RiskCommand {
     /// Recompute every unit's and equipment's risk facts now (what the server's periodic job
     /// does), writing only rows whose facts changed.
     Refresh(Overrides),
+}
+
+#[derive(Subcommand)]
+enum SurpriseCommand {
+    /// Recompute a plan's draw from its seed and pool snapshot and compare it with what was
+    /// stored and assigned: prints the verification, exits 1 when it does not match.
+    Verify {
+        /// The plan's id.
+        plan_id: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 #[derive(Subcommand)]
@@ -325,6 +342,38 @@ fn run(cli: Cli) -> Result<(), String> {
                 ))
             }
         }
+        Command::Surprise {
+            command: SurpriseCommand::Verify { plan_id, overrides },
+        } => {
+            let cfg = load(file, &overrides)?;
+            let db = crate::db::Db::open(&cfg.db_target()?, cfg.pool_options())?;
+            let mut conn = db.get().map_err(|e| e.to_string())?;
+            let v = crate::surprise::service::verify_by_id(&mut conn, plan_id.trim())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "plan {}: {}\n  algorithm {}\n  seed commitment {} ({})\n  pool hash {} ({})\n  \
+                 recomputed result {}\n  drawn assignments {}\n  targets {}",
+                v.plan_id,
+                if v.matches {
+                    "MATCHES"
+                } else {
+                    "DOES NOT MATCH"
+                },
+                v.algorithm,
+                v.seed_commitment,
+                ok(v.commitment_ok),
+                v.pool_hash,
+                ok(v.pool_hash_ok),
+                ok(v.result_ok),
+                ok(v.assignments_ok),
+                v.targets
+            );
+            if v.matches {
+                Ok(())
+            } else {
+                Err(format!("plan {}: the draw does not verify", v.plan_id))
+            }
+        }
         Command::Backup { to, overrides } => {
             let cfg = load(file, &overrides)?;
             backup(&cfg, &to)
@@ -509,4 +558,8 @@ fn backup(cfg: &Config, to: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("backup failed: {e}"))?;
     println!("backup written to {}", to.display());
     Ok(())
+}
+
+fn ok(b: bool) -> &'static str {
+    if b { "ok" } else { "MISMATCH" }
 }

@@ -449,6 +449,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    surprise_plans (id) {
+        id -> Text,
+        title -> Text,
+        region_code -> Text,
+        campaign_id -> Nullable<Text>,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        target_count -> Integer,
+        team_size -> Integer,
+        min_key_share -> Nullable<Integer>,
+        reveal_mode -> Text,
+        criteria -> Text,
+        status -> Text,
+        seed -> Text,
+        seed_commitment -> Text,
+        algorithm -> Text,
+        pool_hash -> Nullable<Text>,
+        snapshot -> Nullable<Text>,
+        result -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        drawn_by -> Nullable<Text>,
+        drawn_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    surprise_plan_targets (plan_id, ordinal) {
+        plan_id -> Text,
+        ordinal -> Integer,
+        assignment_id -> Text,
+    }
+}
+
+diesel::table! {
+    recusals (id) {
+        id -> Text,
+        user_id -> Text,
+        unit_id -> Text,
+        reason -> Text,
+        note -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_credentials -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(device_sessions -> devices (device_pk));
@@ -491,4 +538,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaigns,
     campaign_tasks,
     audit_log,
+    surprise_plans,
+    surprise_plan_targets,
+    recusals,
 );

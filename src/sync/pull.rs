@@ -876,10 +876,12 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
     let key = state.cursor_key.clone();
     let device = me.device_pk.clone();
     let cache = state.row_cache.clone();
+    let reader = me.clone();
     let out = state
         .db
         .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache))
         .await?;
+    audit_target_reads(state, reader, &out).await?;
     if let PullResponse::Changes {
         cursor,
         has_more: false,
@@ -894,6 +896,55 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
             .put(&device, c.base, *last_mutation_seq, cursor);
     }
     Ok(out)
+}
+
+/// A page that hands out revealed unannounced targets before their visit ended: each such
+/// read goes to the audit log (after the page was read; the rows are checked again there).
+async fn audit_target_reads(state: &AppState, me: AuthUser, out: &PullResponse) -> ApiResult<()> {
+    #[derive(serde::Deserialize)]
+    struct Shell {
+        kind: String,
+        sealed: bool,
+    }
+    let PullResponse::Changes { changes, .. } = out else {
+        return Ok(());
+    };
+    let ids: Vec<String> = changes
+        .iter()
+        .filter(|c| c.table == "assignments" && c.op == "put")
+        .filter(|c| {
+            c.data
+                .as_ref()
+                .and_then(|d| serde_json::from_str::<Shell>(d.0.get()).ok())
+                .is_some_and(|s| s.kind == "surprise" && !s.sealed)
+        })
+        .map(|c| c.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    state
+        .db
+        .run(move |conn| {
+            let mut rows = Vec::new();
+            for id in &ids {
+                if let Some(a) = crate::work::queries::find_assignment(conn, id)?
+                    && crate::surprise::service::read_is_audited(&a, now)
+                {
+                    rows.push(a);
+                }
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let refs: Vec<&AssignmentRow> = rows.iter().collect();
+            crate::db::sync_tx(conn, |tx| {
+                crate::surprise::service::audit_reads(tx, &me, &refs, "pull", now)
+            })?;
+            Ok(())
+        })
+        .await
 }
 
 /// The answer for a device at the head when nothing was committed since, from memory (see

@@ -128,6 +128,10 @@ fn dispatch(
             crate::work::lifecycle::act_pushed(tx, me, action, &m.args, now, rules)?;
             Ok("applied".into())
         }
+        "assignment.dispatch" => {
+            crate::surprise::service::dispatch_tx(tx, me, args(&m.args)?, now)?;
+            Ok("applied".into())
+        }
         "directive.issue" => {
             crate::work::enforcement::issue_tx(tx, me, args(&m.args)?, now, rules)?;
             Ok("applied".into())

@@ -393,10 +393,30 @@ pub async fn delete(state: &AppState, me: AuthUser, id: String) -> ApiResult<()>
 }
 
 pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<Assignment> {
+    let now = state.clock.now();
     state
         .db
-        .run(move |conn| load(conn, &me, &id).map(Assignment::from))
+        .run(move |conn| {
+            let a = load(conn, &me, &id)?;
+            audit_target_reads(conn, &me, std::slice::from_ref(&a), now)?;
+            Ok(Assignment::from(a))
+        })
         .await
+}
+
+/// Reads of revealed unannounced targets before the visit ends go to the audit log.
+fn audit_target_reads(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    rows: &[AssignmentRow],
+    now: NaiveDateTime,
+) -> ApiResult<()> {
+    use crate::surprise::service::{audit_reads, read_is_audited};
+    let read: Vec<&AssignmentRow> = rows.iter().filter(|a| read_is_audited(a, now)).collect();
+    if !read.is_empty() {
+        sync_tx(conn, |tx| audit_reads(tx, me, &read, "assignment", now))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -431,10 +451,12 @@ pub async fn list(
         f.unit_id = Some(validate::uuid("unit_id", u)?);
         f.unsealed_only = true;
     }
+    let now = state.clock.now();
     state
         .db
         .run(move |conn| {
             let rows = queries::list_assignments(conn, &f, page.after(), page.fetch())?;
+            audit_target_reads(conn, &me, &rows, now)?;
             Ok(
                 page.finish(rows.into_iter().map(Assignment::from).collect(), |a| {
                     a.id.clone()

@@ -198,6 +198,7 @@ pub fn test_config(db: &TestDb) -> Config {
         risk_refresh_interval_secs: 0,
         sync_prune_interval_secs: 0,
         overdue_check_interval_secs: 0,
+        surprise_reveal_interval_secs: 0,
         ..Config::default()
     }
 }
