@@ -16,19 +16,17 @@ equipment; the defaults are the issue's demo city):
 With SCALE_CHECK=1 the empty pull is also measured on a city 10x smaller (same run), and the
 ratio of the median latencies (big / small) is printed: the cost must not grow with data.
 """
-import json
+import gzip
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
-import gzip
+
+from benchlib import Server as DemoServer, call
 
 BIN = sys.argv[1]
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -36,35 +34,7 @@ SECS = int(os.environ.get("SECS", "8"))
 UNITS = int(os.environ.get("DEMO_UNITS", "50000"))
 EQUIPMENT = int(os.environ.get("DEMO_EQUIPMENT", "300000"))
 BACKENDS = os.environ.get("BACKENDS", "sqlite postgres").split()
-PG = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432")
 SCALE = os.environ.get("SCALE_CHECK", "0") == "1"
-PASSWORD = "demo-password-123"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def call(method, url, token=None, body=None, gz=False):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", "Bearer " + token)
-    if gz:
-        req.add_header("accept-encoding", "gzip")
-    with urllib.request.urlopen(req, timeout=120) as r:
-        raw = r.read()
-        wire = len(raw)
-        if r.headers.get("content-encoding") == "gzip":
-            raw = gzip.decompress(raw)
-        return json.loads(raw), wire
-
 
 UNIT_PUT = re.compile(rb'"table":"units","op":"put","id":"([^"]+)"')
 TAIL = re.compile(rb'"cursor":"([^"]+)","has_more":(true|false)')
@@ -81,11 +51,6 @@ def call_raw(method, url, token):
         if r.headers.get("content-encoding") == "gzip":
             raw = gzip.decompress(raw)
         return raw, n
-
-
-def psql(sql):
-    subprocess.run(["psql", "-X", "-q", "-d", PG + "/postgres", "-c", sql], check=True,
-                   stdout=subprocess.DEVNULL)
 
 
 def parse_wrk(out):
@@ -108,39 +73,9 @@ def wrk(url, token=None):
     return parse_wrk(out)
 
 
-class Server:
+class Server(DemoServer):
     def __init__(self, backend, units, equipment):
-        self.dir = tempfile.mkdtemp(prefix="xuncha-sbench-")
-        self.db = ""
-        if backend == "postgres":
-            name = "xuncha_sbench_%d_%d" % (os.getpid(), units)
-            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
-            psql("CREATE DATABASE %s" % name)
-            self.db = PG + "/" + name
-            self.pgname = name
-        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-bench-pass", XUNCHA_LOG="warn",
-                   XUNCHA_DATA_DIR=self.dir, DATABASE_URL=self.db,
-                   XUNCHA_RISK_REFRESH_INTERVAL_SECS="0")
-        t0 = time.time()
-        subprocess.run([BIN, "demo", "--units", str(units), "--equipment", str(equipment)],
-                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.demo_s = time.time() - t0
-        self.port = free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen([BIN, "serve", "--bind", "127.0.0.1:%d" % self.port],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                call("GET", self.base + "/readyz")
-                break
-            except Exception:
-                time.sleep(0.1)
-        self.backend = backend
-
-    def login(self, user, device):
-        b, _ = call("POST", self.base + "/api/v1/auth/login",
-                    body={"username": user, "password": PASSWORD, "device_id": device})
-        return b["access_token"]
+        super().__init__(BIN, backend, units, equipment)
 
     def initial_sync(self, token):
         cursor, rows, wire, t0 = None, 0, 0, time.time()
@@ -159,13 +94,6 @@ class Server:
             cursor = tail.group(1).decode()
             if tail.group(2) == b"false":
                 return rows, wire, time.time() - t0, cursor, units
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if self.backend == "postgres":
-            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pgname)
 
 
 def empty_pull_ms(srv, token, cursor, n=200):

@@ -7,7 +7,8 @@
 //! **Random stream.** `stream(label)` yields 64-bit words: block `i` (i = 0, 1, …) is
 //! `SHA-256(seed ‖ label ‖ u64_be(i))`, read as four big-endian `u64`s in order. `seed` is the
 //! 32 secret bytes, `label` the ASCII text `units` or `checklist`. `below(n)` (n ≥ 1) takes
-//! words `x` until `x < ⌊2⁶⁴ / n⌋ · n` and returns `x mod n` (no modulo bias).
+//! words `x` until `x < ⌊(2⁶⁴ − 1) / n⌋ · n` and returns `x mod n` (no modulo bias; every call
+//! takes one word at least, even `below(1)`).
 //!
 //! **Units** (stream `units`). Candidates are kept in ascending unit id order, each with an
 //! integer weight (its risk score + 1, so a unit without flags can still be drawn) and whether
