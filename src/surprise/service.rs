@@ -217,7 +217,8 @@ pub fn audit_reads(
                 id: &a.id,
                 region: Some(&a.region_code),
                 before: None,
-                after: Some(serde_json::json!({ "via": via, "unit_id": a.unit_id })),
+                // Not the target itself: the audit log is read by more people than the team.
+                after: Some(serde_json::json!({ "via": via })),
             },
             now,
         )?;
@@ -645,7 +646,8 @@ pub fn reveal_tx(
         id: &a.id,
         region: Some(&a.region_code),
         before: None,
-        after: serde_json::to_value(Assignment::from(a.clone())).ok(),
+        // The target stays out of the log (managers read it; reading a target is audited).
+        after: Some(serde_json::json!({ "sealed": false, "team": team_of(&a) })),
     };
     match by {
         Some(me) => crate::audit::record(tx, me, change, now)?,
