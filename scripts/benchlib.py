@@ -58,7 +58,9 @@ class Server:
             self.pgname = name
         env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-bench-pass", XUNCHA_LOG="warn",
                    XUNCHA_DATA_DIR=self.dir, DATABASE_URL=self.db,
-                   XUNCHA_RISK_REFRESH_INTERVAL_SECS="0")
+                   # No background writes during a measurement: a commit moves the sync
+                   # head, and a device's "caught up" cursor would then go to the database.
+                   XUNCHA_RISK_REFRESH_INTERVAL_SECS="0", XUNCHA_OVERDUE_CHECK_INTERVAL_SECS="0")
         env.update(extra_env or {})
         t0 = time.time()
         subprocess.run([bin_path, "demo", "--units", str(units), "--equipment", str(equipment)],

@@ -41,6 +41,18 @@ pub fn equipment_visible(me: &AuthUser, e: &EquipmentRow) -> bool {
     reads_region(me, &e.region_code) || me.unit_id.as_deref() == Some(e.unit_id.as_str())
 }
 
+/// An inspector reads the unit (and its equipment) of an unsealed assignment they are on,
+/// wherever it is: their devices hold it through sync already.
+fn assignment_unit(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    unit_id: &str,
+    region: &str,
+) -> diesel::QueryResult<bool> {
+    Ok(me.role == Role::Inspector
+        && crate::work::hazards::unit_in_reach(conn, me, unit_id, region)?)
+}
+
 fn manages_region(me: &AuthUser, region: &str) -> bool {
     match me.role {
         Role::Admin => true,
@@ -190,7 +202,7 @@ fn load_unit(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<UnitRow> {
     let nf = || ApiError::not_found("unit");
     let id = validate::uuid("id", id).map_err(|_| nf())?;
     let u = queries::find_unit(conn, &id)?.ok_or_else(nf)?;
-    if unit_visible(me, &u) {
+    if unit_visible(me, &u) || assignment_unit(conn, me, &u.id, &u.region_code)? {
         Ok(u)
     } else {
         Err(nf())
@@ -561,7 +573,7 @@ fn load_equipment(conn: &mut DbConn, me: &AuthUser, id: &str) -> ApiResult<Equip
     let nf = || ApiError::not_found("equipment");
     let id = validate::uuid("id", id).map_err(|_| nf())?;
     let e = queries::find_equipment(conn, &id)?.ok_or_else(nf)?;
-    if equipment_visible(me, &e) {
+    if equipment_visible(me, &e) || assignment_unit(conn, me, &e.unit_id, &e.region_code)? {
         Ok(e)
     } else {
         Err(nf())

@@ -578,14 +578,14 @@ fn create_sealed(
     t: &Target,
     now: NaiveDateTime,
 ) -> ApiResult<()> {
-    let unit = crate::registry::queries::find_unit(tx.conn(), &t.unit_id)?
-        .ok_or_else(|| ApiError::internal("a drawn unit vanished inside the draw"))?;
     let row = AssignmentRow {
         id: validate::new_id(),
         kind: "surprise".into(),
         unit_id: t.unit_id.clone(),
         equipment_ids: serde_json::to_string(&t.equipment_ids).map_err(ApiError::internal_from)?,
-        region_code: unit.region_code,
+        // While sealed, the plan's region: only managers covering the whole plan see even the
+        // shell (the unit's district would learn that a check is coming). Reveal moves it.
+        region_code: p.region_code.clone(),
         team: serde_json::to_string(&t.team).map_err(ApiError::internal_from)?,
         window_start: p.window_start,
         window_end: p.window_end,
@@ -620,6 +620,17 @@ pub fn reveal_tx(
     by: Option<&AuthUser>,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<bool> {
+    let Some(unit_id) = assignments::table
+        .find(id)
+        .select(assignments::unit_id)
+        .first::<String>(tx.conn())
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let Some(unit) = crate::registry::queries::find_unit(tx.conn(), &unit_id)? else {
+        return Ok(false);
+    };
     let n = diesel::update(
         assignments::table
             .filter(assignments::id.eq(id))
@@ -627,6 +638,7 @@ pub fn reveal_tx(
     )
     .set((
         assignments::sealed.eq(false),
+        assignments::region_code.eq(&unit.region_code),
         assignments::updated_at.eq(now),
         assignments::version.eq(tx.version()),
     ))
@@ -640,6 +652,14 @@ pub fn reveal_tx(
     for member in team_of(&a) {
         tx.scope_event(true, "assignments", &a.id, ScopeKey::User(&member), now)?;
     }
+    // The unit's district now sees it (its managers had not even the shell).
+    tx.scope_event(
+        true,
+        "assignments",
+        &a.id,
+        ScopeKey::Region(&unit.region_code),
+        now,
+    )?;
     let change = crate::audit::service::Change {
         action: "surprise.reveal",
         table: "assignments",

@@ -313,6 +313,15 @@ pub async fn update(
                         format!("the assignment is {}", current.status),
                     ));
                 }
+                if current.kind == "surprise"
+                    && (p.team.is_some() || p.window_start.is_some() || p.window_end.is_some())
+                {
+                    return Err(ApiError::conflict(
+                        "drawn",
+                        "an unannounced check keeps the team and window its plan drew \
+                         (the draw is verified against them)",
+                    ));
+                }
                 let book = CodeBook::load(tx.conn())?;
                 let before = team_of(&current);
                 let team = match &p.team {
@@ -365,6 +374,12 @@ pub async fn delete(state: &AppState, me: AuthUser, id: String) -> ApiResult<()>
             let current = load(conn, &me, &id)?;
             if !matches!(me.role, Role::Admin | Role::Manager) {
                 return Err(ApiError::forbidden("only managers delete assignments"));
+            }
+            if current.kind == "surprise" {
+                return Err(ApiError::conflict(
+                    "drawn",
+                    "an unannounced check belongs to its plan's verified draw and is not deleted",
+                ));
             }
             if current.status != "scheduled" || current.sealed {
                 return Err(ApiError::conflict(

@@ -184,16 +184,8 @@ impl Phone {
     /// Pushes one mutation; answers its result.
     async fn push(&mut self, app: &TestApp, name: &str, args: Value) -> Value {
         self.seq += 1;
-        let r = app
-            .post(
-                "/api/v1/sync/push",
-                &self.token,
-                json!({"device_id": self.device,
-                       "mutations": [{"seq": self.seq, "name": name, "args": args}]}),
-            )
-            .await;
-        r.expect(200);
-        r.body["results"][0].clone()
+        app.push_one(&self.token, &self.device, self.seq, name, args)
+            .await
     }
 
     async fn applied(&mut self, app: &TestApp, name: &str, args: Value) {

@@ -11,5 +11,6 @@ mod lifecycle;
 mod registry;
 mod spec_routes;
 mod storage;
+mod surprise;
 mod sync;
 mod users;

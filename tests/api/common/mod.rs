@@ -418,6 +418,27 @@ impl TestApp {
         self.req(Method::PATCH, path, Some(token), Some(body)).await
     }
 
+    /// Pushes one mutation of `device` with sequence number `seq`; answers its result.
+    pub async fn push_one(
+        &self,
+        token: &str,
+        device: &str,
+        seq: i64,
+        name: &str,
+        args: Value,
+    ) -> Value {
+        let r = self
+            .post(
+                "/api/v1/sync/push",
+                token,
+                serde_json::json!({"device_id": device,
+                       "mutations": [{"seq": seq, "name": name, "args": args}]}),
+            )
+            .await;
+        r.expect(200);
+        r.body["results"][0].clone()
+    }
+
     pub async fn login(&self, username: &str, password: &str, device: &str) -> Resp {
         self.req(
             Method::POST,
