@@ -269,6 +269,37 @@ impl SyncTx<'_> {
         Ok(())
     }
 
+    /// [`SyncTx::scope_event`] entries for many (row, user) pairs of `table` at once: one
+    /// insert per 500 (a draw creates dozens of assignments with their teams).
+    pub fn enter_users(
+        &mut self,
+        table: &str,
+        pairs: &[(String, String)],
+        now: chrono::NaiveDateTime,
+    ) -> QueryResult<()> {
+        use super::schema::sync_scope_events as e;
+        for chunk in pairs.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(row_id, user)| {
+                    (
+                        e::id.eq(uuid::Uuid::now_v7().hyphenated().to_string()),
+                        e::version.eq(self.version),
+                        e::kind.eq("enter"),
+                        e::table_name.eq(table),
+                        e::row_id.eq(row_id),
+                        e::user_id.eq(Some(user)),
+                        e::created_at.eq(now),
+                    )
+                })
+                .collect();
+            crate::with_engine!(&mut *self.conn, |c| diesel::insert_into(e::table)
+                .values(&rows)
+                .execute(c))?;
+        }
+        Ok(())
+    }
+
     /// Records the deletion of `row_id` of `table` (call with the delete), with what decided
     /// who could see it, so that pulls send `delete` to those who may hold it.
     pub fn tombstone(

@@ -10,6 +10,7 @@ use crate::db::schema::{
     assignment_members, assignments, equipment, recusals, surprise_plan_targets, surprise_plans,
     units, users,
 };
+use crate::work::queries::AssignmentRow;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = surprise_plans, treat_none_as_null = true)]
@@ -85,13 +86,14 @@ pub fn plan_targets(conn: &mut DbConn, plan_id: &str) -> QueryResult<Vec<String>
         .load(conn)
 }
 
-/// The plan an assignment was drawn by, if any.
-pub fn plan_of_assignment(conn: &mut DbConn, assignment_id: &str) -> QueryResult<Option<String>> {
+/// The assignments a plan's draw created, in draw order (one query).
+pub fn plan_assignments(conn: &mut DbConn, plan_id: &str) -> QueryResult<Vec<AssignmentRow>> {
     surprise_plan_targets::table
-        .filter(surprise_plan_targets::assignment_id.eq(assignment_id))
-        .select(surprise_plan_targets::plan_id)
-        .first(conn)
-        .optional()
+        .inner_join(assignments::table.on(assignments::id.eq(surprise_plan_targets::assignment_id)))
+        .filter(surprise_plan_targets::plan_id.eq(plan_id))
+        .order(surprise_plan_targets::ordinal.asc())
+        .select(AssignmentRow::as_select())
+        .load(conn)
 }
 
 /// A unit of the region as the pool sees it.
@@ -102,16 +104,28 @@ pub struct PoolUnit {
     pub risk_flags: String,
 }
 
-pub fn region_units(conn: &mut DbConn, region_like: &str) -> QueryResult<Vec<PoolUnit>> {
-    let rows: Vec<(String, i32, bool, String)> = units::table
-        .filter(units::region_code.like(region_like))
-        .select((
+/// The region's units; their risk flags only `with_flags` (a criterion reads them).
+pub fn region_units(
+    conn: &mut DbConn,
+    region_like: &str,
+    with_flags: bool,
+) -> QueryResult<Vec<PoolUnit>> {
+    let base = units::table.filter(units::region_code.like(region_like));
+    let rows: Vec<(String, i32, bool, String)> = if with_flags {
+        base.select((
             units::id,
             units::risk_score,
             units::public_gathering,
             units::risk_flags,
         ))
-        .load(conn)?;
+        .load(conn)?
+    } else {
+        base.select((units::id, units::risk_score, units::public_gathering))
+            .load::<(String, i32, bool)>(conn)?
+            .into_iter()
+            .map(|(id, score, pg)| (id, score, pg, String::new()))
+            .collect()
+    };
     Ok(rows
         .into_iter()
         .map(|(id, risk_score, public_gathering, risk_flags)| PoolUnit {

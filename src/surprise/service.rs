@@ -231,23 +231,19 @@ fn criteria_of(p: &PlanRow) -> Criteria {
 }
 
 fn plan_view(conn: &mut DbConn, p: PlanRow) -> ApiResult<(Plan, Vec<AssignmentRow>)> {
-    let mut targets = Vec::new();
-    let mut rows = Vec::new();
-    for id in queries::plan_targets(conn, &p.id)? {
-        let Some(a) = work::find_assignment(conn, &id)? else {
-            continue;
-        };
+    let rows = queries::plan_assignments(conn, &p.id)?;
+    let mut targets = Vec::with_capacity(rows.len());
+    for a in &rows {
         targets.push(PlanTarget {
             id: a.id.clone(),
             sealed: a.sealed,
-            team: team_of(&a),
+            team: team_of(a),
             reveal_at: a.reveal_at.map(utc),
             unit_id: (!a.sealed).then(|| a.unit_id.clone()),
             equipment_ids: (!a.sealed)
                 .then(|| serde_json::from_str(&a.equipment_ids).unwrap_or_default()),
             status: (!a.sealed).then(|| a.status.clone()),
         });
-        rows.push(a);
     }
     let criteria = criteria_of(&p);
     Ok((
@@ -449,7 +445,7 @@ fn read_pool(
         .iter()
         .filter_map(|f| Flag::parse(f))
         .collect();
-    let mut candidates: Vec<Candidate> = queries::region_units(conn, &like)?
+    let mut candidates: Vec<Candidate> = queries::region_units(conn, &like, !wanted.is_empty())?
         .into_iter()
         .filter(|u| holding.as_ref().is_none_or(|h| h.contains(&u.id)))
         .filter(|u| {
@@ -541,9 +537,7 @@ pub async fn draw_plan(state: &AppState, me: AuthUser, id: String) -> ApiResult<
                 p.status = "drawn".into();
                 p.drawn_by = Some(me.id.clone());
                 p.drawn_at = Some(now);
-                for (i, t) in targets.iter().enumerate() {
-                    create_sealed(tx, &me, &p, i as i32, t, now)?;
-                }
+                create_sealed(tx, &me, &p, &targets, now)?;
                 diesel::update(surprise_plans::table.find(&p.id))
                     .set(&p)
                     .execute(tx.conn())?;
@@ -570,44 +564,85 @@ pub async fn draw_plan(state: &AppState, me: AuthUser, id: String) -> ApiResult<
         .await
 }
 
+/// The draw's sealed assignments, their teams, the team members' scope entries (shells) and
+/// the plan's target list: a few multi-row inserts, not a handful of statements per target.
 fn create_sealed(
     tx: &mut SyncTx<'_>,
     me: &AuthUser,
     p: &PlanRow,
-    ordinal: i32,
-    t: &Target,
+    targets: &[Target],
     now: NaiveDateTime,
 ) -> ApiResult<()> {
-    let row = AssignmentRow {
-        id: validate::new_id(),
-        kind: "surprise".into(),
-        unit_id: t.unit_id.clone(),
-        equipment_ids: serde_json::to_string(&t.equipment_ids).map_err(ApiError::internal_from)?,
-        // While sealed, the plan's region: only managers covering the whole plan see even the
-        // shell (the unit's district would learn that a check is coming). Reveal moves it.
-        region_code: p.region_code.clone(),
-        team: serde_json::to_string(&t.team).map_err(ApiError::internal_from)?,
-        window_start: p.window_start,
-        window_end: p.window_end,
-        campaign_id: p.campaign_id.clone(),
-        notes: String::new(),
-        status: "scheduled".into(),
-        sealed: true,
-        reveal_at: (p.reveal_mode == "window_start").then_some(p.window_start),
-        created_by: me.id.clone(),
-        created_at: now,
-        updated_at: now,
-        version: tx.version(),
-    };
-    work::insert_assignment(tx, &row, &t.team)?;
-    crate::work::assignments::record_team_change(tx, &row.id, &[], &t.team, now)?;
-    diesel::insert_into(surprise_plan_targets::table)
-        .values((
-            surprise_plan_targets::plan_id.eq(&p.id),
-            surprise_plan_targets::ordinal.eq(ordinal),
-            surprise_plan_targets::assignment_id.eq(&row.id),
-        ))
-        .execute(tx.conn())?;
+    use crate::db::schema::assignment_members;
+    let mut rows = Vec::with_capacity(targets.len());
+    let mut members = Vec::new();
+    for t in targets {
+        let row = AssignmentRow {
+            id: validate::new_id(),
+            kind: "surprise".into(),
+            unit_id: t.unit_id.clone(),
+            equipment_ids: serde_json::to_string(&t.equipment_ids)
+                .map_err(ApiError::internal_from)?,
+            // While sealed, the plan's region: only managers covering the whole plan see even
+            // the shell (the unit's district would learn that a check is coming). Reveal
+            // moves it.
+            region_code: p.region_code.clone(),
+            team: serde_json::to_string(&t.team).map_err(ApiError::internal_from)?,
+            window_start: p.window_start,
+            window_end: p.window_end,
+            campaign_id: p.campaign_id.clone(),
+            notes: String::new(),
+            status: "scheduled".into(),
+            sealed: true,
+            reveal_at: (p.reveal_mode == "window_start").then_some(p.window_start),
+            created_by: me.id.clone(),
+            created_at: now,
+            updated_at: now,
+            version: tx.version(),
+        };
+        members.extend(t.team.iter().map(|u| (row.id.clone(), u.clone())));
+        rows.push(row);
+    }
+    for chunk in rows.chunks(500) {
+        crate::with_engine!(tx.conn(), |c| diesel::insert_into(assignments::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    for chunk in members.chunks(500) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(a, u)| {
+                (
+                    assignment_members::assignment_id.eq(a),
+                    assignment_members::user_id.eq(u),
+                )
+            })
+            .collect();
+        crate::with_engine!(tx.conn(), |c| diesel::insert_into(
+            assignment_members::table
+        )
+        .values(&values)
+        .execute(c))?;
+    }
+    tx.enter_users("assignments", &members, now)?;
+    let links: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                surprise_plan_targets::plan_id.eq(&p.id),
+                surprise_plan_targets::ordinal.eq(i as i32),
+                surprise_plan_targets::assignment_id.eq(&r.id),
+            )
+        })
+        .collect();
+    for chunk in links.chunks(500) {
+        crate::with_engine!(tx.conn(), |c| diesel::insert_into(
+            surprise_plan_targets::table
+        )
+        .values(chunk)
+        .execute(c))?;
+    }
     Ok(())
 }
 
