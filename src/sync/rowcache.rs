@@ -17,9 +17,10 @@ use foldhash::fast::FixedState;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A row's JSON, shared by every answer that carries it.
+/// A row's JSON, shared by every answer that carries it. (`Arc<Box<…>>` rather than
+/// `Arc<RawValue>`: the serialised text is kept where it was written, not copied again.)
 #[derive(Debug, Clone)]
-pub struct RawData(pub Arc<RawValue>);
+pub struct RawData(pub Arc<Box<RawValue>>);
 
 impl Serialize for RawData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -28,11 +29,10 @@ impl Serialize for RawData {
 }
 
 impl RawData {
-    /// Serialises `v` once.
+    /// Serialises `v` once (serde_json's own output: not parsed again to be checked).
     pub fn of<T: Serialize>(v: &T) -> Option<RawData> {
-        let text = serde_json::to_string(v).ok()?;
-        let raw = RawValue::from_string(text).ok()?;
-        Some(RawData(Arc::from(raw)))
+        let raw = serde_json::value::to_raw_value(v).ok()?;
+        Some(RawData(Arc::new(raw)))
     }
 
     fn len(&self) -> usize {
