@@ -9,6 +9,7 @@ mod evidence;
 mod http;
 mod lifecycle;
 mod registry;
+mod security;
 mod spec_routes;
 mod storage;
 mod surprise;
