@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -22,6 +22,20 @@ pub struct Page {
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+/// The query of a list that takes nothing but the page (`?limit=&after=`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> ApiResult<Page> {
+        Page::new(self.limit, self.after.as_deref())
+    }
 }
 
 impl Page {

@@ -138,30 +138,39 @@ pub fn region_units(
 }
 
 /// Units of the region holding equipment in use whose category matches one of `categories`
-/// (a code ending in `000` matches its whole top-level category).
+/// (a code ending in `000` matches its whole top-level category). The match is made in the
+/// query: a city holds 300,000 pieces, of which a criterion keeps few.
 pub fn units_holding(
     conn: &mut DbConn,
     region_like: &str,
     categories: &[String],
 ) -> QueryResult<BTreeSet<String>> {
-    let rows: Vec<(String, String)> = equipment::table
+    type Backend = <DbConn as diesel::Connection>::Backend;
+    type Cond =
+        Box<dyn BoxableExpression<equipment::table, Backend, SqlType = diesel::sql_types::Bool>>;
+    let mut any: Option<Cond> = None;
+    for c in categories {
+        let one: Cond = match c.strip_suffix("000") {
+            Some(top) if c.len() == 4 => Box::new(equipment::category_code.like(format!("{top}%"))),
+            _ => Box::new(equipment::category_code.eq(c.clone())),
+        };
+        any = Some(match any {
+            None => one,
+            Some(prev) => Box::new(prev.or(one)),
+        });
+    }
+    let Some(any) = any else {
+        return Ok(BTreeSet::new());
+    };
+    let rows: Vec<String> = equipment::table
         .filter(equipment::region_code.like(region_like))
         .filter(equipment::reg_status.ne("scrapped"))
         .filter(equipment::reg_status.ne("suspended"))
-        .select((equipment::unit_id, equipment::category_code))
+        .filter(any)
+        .select(equipment::unit_id)
+        .distinct()
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, cat)| categories.iter().any(|c| category_matches(c, cat)))
-        .map(|(u, _)| u)
-        .collect())
-}
-
-pub fn category_matches(criterion: &str, code: &str) -> bool {
-    match criterion.strip_suffix("000") {
-        Some(top) if criterion.len() == 4 => code.starts_with(top),
-        _ => criterion == code,
-    }
+    Ok(rows.into_iter().collect())
 }
 
 /// An inspector who may sit on a drawn team.

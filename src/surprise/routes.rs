@@ -9,7 +9,7 @@ use crate::app::{AppState, RouteDef};
 use crate::auth::extractor::AuthUser;
 use crate::error::ApiResult;
 use crate::http::json::ApiJson;
-use crate::http::pagination::Page;
+use crate::http::pagination::PageQuery;
 
 pub fn routes() -> Vec<RouteDef> {
     vec![
@@ -40,20 +40,12 @@ async fn create(
         .json(p))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<i64>,
-    after: Option<String>,
-}
-
 async fn list(
     state: web::Data<AppState>,
     me: AuthUser,
-    q: web::Query<ListQuery>,
+    q: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = Page::new(q.limit, q.after.as_deref())?;
-    Ok(HttpResponse::Ok().json(service::list(&state, me, page).await?))
+    Ok(HttpResponse::Ok().json(service::list(&state, me, q.page()?).await?))
 }
 
 async fn get(

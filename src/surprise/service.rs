@@ -199,8 +199,24 @@ pub fn read_is_audited(a: &AssignmentRow, now: NaiveDateTime) -> bool {
     a.kind == "surprise" && !a.sealed && !visit_over(a, now)
 }
 
+/// Audits the reads among `rows` that [`read_is_audited`] names, in a sync transaction of
+/// their own (nothing is written when there are none): what every read path calls.
+pub fn audit_target_reads(
+    conn: &mut DbConn,
+    me: &AuthUser,
+    rows: &[AssignmentRow],
+    via: &str,
+    now: NaiveDateTime,
+) -> ApiResult<()> {
+    let read: Vec<&AssignmentRow> = rows.iter().filter(|a| read_is_audited(a, now)).collect();
+    if !read.is_empty() {
+        sync_tx(conn, |tx| audit_reads(tx, me, &read, via, now))?;
+    }
+    Ok(())
+}
+
 /// Appends one audit entry per revealed target read (see [`read_is_audited`]).
-pub fn audit_reads(
+fn audit_reads(
     tx: &mut SyncTx<'_>,
     me: &AuthUser,
     rows: &[&AssignmentRow],
@@ -646,25 +662,21 @@ fn create_sealed(
     Ok(())
 }
 
-/// Unseals `id` if it is still sealed; true when this call did it (exactly once, however many
-/// servers try: the update is conditional on `sealed`). Team members get the assignment and
-/// its unit in full on their next pull.
+/// Unseals `id` if it is still sealed and answers the revealed row; `None` when it was not
+/// sealed or another call revealed it first (exactly once, however many servers try: the
+/// update is conditional on `sealed`). Team members and the unit's district get the
+/// assignment and its unit in full on their next pull.
 pub fn reveal_tx(
     tx: &mut SyncTx<'_>,
     id: &str,
     by: Option<&AuthUser>,
     now: NaiveDateTime,
-) -> diesel::QueryResult<bool> {
-    let Some(unit_id) = assignments::table
-        .find(id)
-        .select(assignments::unit_id)
-        .first::<String>(tx.conn())
-        .optional()?
-    else {
-        return Ok(false);
+) -> diesel::QueryResult<Option<AssignmentRow>> {
+    let Some(mut a) = work::find_assignment(tx.conn(), id)?.filter(|a| a.sealed) else {
+        return Ok(None);
     };
-    let Some(unit) = crate::registry::queries::find_unit(tx.conn(), &unit_id)? else {
-        return Ok(false);
+    let Some(unit) = crate::registry::queries::find_unit(tx.conn(), &a.unit_id)? else {
+        return Ok(None);
     };
     let n = diesel::update(
         assignments::table
@@ -679,20 +691,22 @@ pub fn reveal_tx(
     ))
     .execute(tx.conn())?;
     if n == 0 {
-        return Ok(false);
+        return Ok(None);
     }
-    let Some(a) = work::find_assignment(tx.conn(), id)? else {
-        return Ok(false);
-    };
-    for member in team_of(&a) {
-        tx.scope_event(true, "assignments", &a.id, ScopeKey::User(&member), now)?;
+    a.sealed = false;
+    a.region_code = unit.region_code;
+    a.updated_at = now;
+    a.version = tx.version();
+    let team = team_of(&a);
+    for member in &team {
+        tx.scope_event(true, "assignments", &a.id, ScopeKey::User(member), now)?;
     }
     // The unit's district now sees it (its managers had not even the shell).
     tx.scope_event(
         true,
         "assignments",
         &a.id,
-        ScopeKey::Region(&unit.region_code),
+        ScopeKey::Region(&a.region_code),
         now,
     )?;
     let change = crate::audit::service::Change {
@@ -702,13 +716,13 @@ pub fn reveal_tx(
         region: Some(&a.region_code),
         before: None,
         // The target stays out of the log (managers read it; reading a target is audited).
-        after: Some(serde_json::json!({ "sealed": false, "team": team_of(&a) })),
+        after: Some(serde_json::json!({ "sealed": false, "team": team })),
     };
     match by {
         Some(me) => crate::audit::record(tx, me, change, now)?,
         None => crate::audit::record_system(tx, change, now)?,
     }
-    Ok(true)
+    Ok(Some(a))
 }
 
 /// The reveal job: unseals every assignment whose `reveal_at` has come. Returns how many this
@@ -723,7 +737,7 @@ pub fn reveal_due(conn: &mut DbConn, now: NaiveDateTime) -> ApiResult<usize> {
         .load(conn)?;
     let mut n = 0;
     for id in due {
-        if sync_tx(conn, |tx| reveal_tx(tx, &id, None, now))? {
+        if sync_tx(conn, |tx| reveal_tx(tx, &id, None, now))?.is_some() {
             n += 1;
         }
     }
@@ -769,8 +783,14 @@ pub fn dispatch_tx(
     if now >= a.window_end {
         return Err(ApiError::conflict("window_closed", "the window has closed"));
     }
-    reveal_tx(tx, &a.id, Some(me), now)?;
-    work::find_assignment(tx.conn(), &a.id)?.ok_or_else(nf)
+    if !a.sealed {
+        return Ok(a);
+    }
+    match reveal_tx(tx, &a.id, Some(me), now)? {
+        Some(revealed) => Ok(revealed),
+        // Revealed meanwhile by the job or a team-mate: as it is now.
+        None => work::find_assignment(tx.conn(), &a.id)?.ok_or_else(nf),
+    }
 }
 
 pub async fn dispatch(state: &AppState, me: AuthUser, id: String) -> ApiResult<Assignment> {
@@ -797,11 +817,7 @@ pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<Plan> 
         .run(move |conn| {
             let p = load_plan(conn, &me, &id)?;
             let (plan, rows) = plan_view(conn, p)?;
-            let read: Vec<&AssignmentRow> =
-                rows.iter().filter(|a| read_is_audited(a, now)).collect();
-            if !read.is_empty() {
-                sync_tx(conn, |tx| audit_reads(tx, &me, &read, "plan", now))?;
-            }
+            audit_target_reads(conn, &me, &rows, "plan", now)?;
             Ok(plan)
         })
         .await
@@ -850,16 +866,12 @@ pub fn verify_plan(conn: &mut DbConn, p: &PlanRow) -> ApiResult<Verification> {
         }
         Err(_) => (Vec::new(), false),
     };
-    let ids = queries::plan_targets(conn, &p.id)?;
-    let mut assignments_ok = ids.len() == targets.len();
-    for (id, t) in ids.iter().zip(&targets) {
-        let a = work::find_assignment(conn, id)?;
-        let same = a.is_some_and(|a| {
+    let drawn = queries::plan_assignments(conn, &p.id)?;
+    let assignments_ok = drawn.len() == targets.len()
+        && drawn.iter().zip(&targets).all(|(a, t)| {
             let eq: Vec<String> = serde_json::from_str(&a.equipment_ids).unwrap_or_default();
-            a.unit_id == t.unit_id && eq == t.equipment_ids && team_of(&a) == t.team
+            a.unit_id == t.unit_id && eq == t.equipment_ids && team_of(a) == t.team
         });
-        assignments_ok &= same;
-    }
     Ok(Verification {
         plan_id: p.id.clone(),
         algorithm: p.algorithm.clone(),

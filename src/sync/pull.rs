@@ -876,12 +876,11 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
     let key = state.cursor_key.clone();
     let device = me.device_pk.clone();
     let cache = state.row_cache.clone();
-    let reader = me.clone();
-    let out = state
+    let (out, me) = state
         .db
-        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache))
+        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache).map(|o| (o, me)))
         .await?;
-    audit_target_reads(state, reader, &out).await?;
+    audit_target_reads(state, me, &out).await?;
     if let PullResponse::Changes {
         cursor,
         has_more: false,
@@ -927,22 +926,8 @@ async fn audit_target_reads(state: &AppState, me: AuthUser, out: &PullResponse) 
     state
         .db
         .run(move |conn| {
-            let mut rows = Vec::new();
-            for id in &ids {
-                if let Some(a) = crate::work::queries::find_assignment(conn, id)?
-                    && crate::surprise::service::read_is_audited(&a, now)
-                {
-                    rows.push(a);
-                }
-            }
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let refs: Vec<&AssignmentRow> = rows.iter().collect();
-            crate::db::sync_tx(conn, |tx| {
-                crate::surprise::service::audit_reads(tx, &me, &refs, "pull", now)
-            })?;
-            Ok(())
+            let rows = crate::work::queries::assignments_by_id(conn, &ids)?;
+            crate::surprise::service::audit_target_reads(conn, &me, &rows, "pull", now)
         })
         .await
 }

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, Paged};
 use crate::registry::codes::CodeBook;
 use crate::registry::queries as registry;
+use crate::surprise::service::audit_target_reads;
 use crate::validate;
 
 const MAX_TEAM: usize = 20;
@@ -413,25 +414,10 @@ pub async fn get(state: &AppState, me: AuthUser, id: String) -> ApiResult<Assign
         .db
         .run(move |conn| {
             let a = load(conn, &me, &id)?;
-            audit_target_reads(conn, &me, std::slice::from_ref(&a), now)?;
+            audit_target_reads(conn, &me, std::slice::from_ref(&a), "assignment", now)?;
             Ok(Assignment::from(a))
         })
         .await
-}
-
-/// Reads of revealed unannounced targets before the visit ends go to the audit log.
-fn audit_target_reads(
-    conn: &mut DbConn,
-    me: &AuthUser,
-    rows: &[AssignmentRow],
-    now: NaiveDateTime,
-) -> ApiResult<()> {
-    use crate::surprise::service::{audit_reads, read_is_audited};
-    let read: Vec<&AssignmentRow> = rows.iter().filter(|a| read_is_audited(a, now)).collect();
-    if !read.is_empty() {
-        sync_tx(conn, |tx| audit_reads(tx, me, &read, "assignment", now))?;
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -471,7 +457,7 @@ pub async fn list(
         .db
         .run(move |conn| {
             let rows = queries::list_assignments(conn, &f, page.after(), page.fetch())?;
-            audit_target_reads(conn, &me, &rows, now)?;
+            audit_target_reads(conn, &me, &rows, "assignment", now)?;
             Ok(
                 page.finish(rows.into_iter().map(Assignment::from).collect(), |a| {
                     a.id.clone()

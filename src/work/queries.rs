@@ -76,6 +76,14 @@ pub fn find_assignment(conn: &mut DbConn, id: &str) -> QueryResult<Option<Assign
         .optional()
 }
 
+/// The assignments of `ids` that exist (a few ids: no order).
+pub fn assignments_by_id(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<AssignmentRow>> {
+    assignments::table
+        .filter(assignments::id.eq_any(ids))
+        .select(AssignmentRow::as_select())
+        .load(conn)
+}
+
 pub fn insert_assignment(
     tx: &mut SyncTx<'_>,
     row: &AssignmentRow,

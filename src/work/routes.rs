@@ -13,7 +13,7 @@ use crate::app::{AppState, RouteDef};
 use crate::auth::extractor::AuthUser;
 use crate::error::ApiResult;
 use crate::http::json::ApiJson;
-use crate::http::pagination::Page;
+use crate::http::pagination::{Page, PageQuery};
 
 pub fn routes() -> Vec<RouteDef> {
     vec![
@@ -151,20 +151,12 @@ async fn create_campaign(
         .json(c))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    limit: Option<i64>,
-    after: Option<String>,
-}
-
 async fn list_campaigns(
     state: web::Data<AppState>,
     me: AuthUser,
     q: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = Page::new(q.limit, q.after.as_deref())?;
-    Ok(HttpResponse::Ok().json(campaigns::list(&state, me, page).await?))
+    Ok(HttpResponse::Ok().json(campaigns::list(&state, me, q.page()?).await?))
 }
 
 async fn get_campaign(

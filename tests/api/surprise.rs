@@ -629,6 +629,20 @@ async fn plans_are_made_by_managers_of_their_region(app: TestApp) {
     // None of them made a plan.
     let r = app.get("/api/v1/surprise-plans", w.t("city")).await;
     assert_eq!(listed(&r).len(), 3);
+    // Criteria select the pool: a top-level category takes its sub-categories (only the first
+    // unit holds a boiler, 2100), an exact code only itself (no unit holds a 2200).
+    for (categories, units) in [
+        (json!(["2000"]), vec![&w.units[0]]),
+        (json!(["2200"]), vec![]),
+    ] {
+        let mut b = plan_body(&app, 3, 2);
+        b["criteria"] = json!({ "categories": categories });
+        let p = new_plan(&app, w.t("city"), b).await;
+        let plan = draw(&app, w.t("city"), &uid(&p)).await;
+        let truth = drawn(&app);
+        let got: Vec<&String> = targets(&plan).iter().map(|t| &truth[&uid(t)].0).collect();
+        assert_eq!(got, units, "{categories}: {plan}");
+    }
 }
 
 async fn a_draw_makes_sealed_teams_of_the_region_once(app: TestApp) {
