@@ -402,7 +402,13 @@ pub fn act(
 fn commitments(c: Commitments, level: &str) -> ApiResult<Commitments> {
     let t = |field: &str, v: &Option<String>, need: bool| -> ApiResult<Option<String>> {
         match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Ok(Some(validate::multiline(field, s, 2000, true)?)),
+            // Named as the spec names them, `commitments.<name>`, like a missing one.
+            Some(s) => Ok(Some(validate::multiline(
+                &format!("commitments.{field}"),
+                s,
+                2000,
+                true,
+            )?)),
             None if need => Err(ApiError::invalid(
                 &format!("commitments.{field}"),
                 if level == "major" {
