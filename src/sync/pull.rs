@@ -206,16 +206,20 @@ macro_rules! table_source {
             Ok(out)
         }
 
+        /// Rows by id no newer than `max_version`, in `who`'s scope (`None`: ids already
+        /// known to be in scope in this snapshot, as a page's are).
         fn $by_ids(
             conn: &mut DbConn,
-            who: &Who,
+            who: Option<&Who>,
             ids: &[String],
             max_version: i64,
             at: i64,
         ) -> QueryResult<Vec<Change>> {
-            let rows: Vec<$row> = $t::table
-                .into_boxed()
-                .filter($filter(who))
+            let mut q = $t::table.into_boxed();
+            if let Some(who) = who {
+                q = q.filter($filter(who));
+            }
+            let rows: Vec<$row> = q
                 .filter($t::id.eq_any(ids))
                 .filter($t::version.le(max_version))
                 .select($select)
@@ -420,10 +424,11 @@ table_source!(
     user_data
 );
 
-/// Rows of `table` by id, in scope, no newer than `max_version`, as puts ordered at `at`.
+/// Rows of `table` by id, in `who`'s scope (when given), no newer than `max_version`, as puts
+/// ordered at `at`.
 fn puts(
     conn: &mut DbConn,
-    who: &Who,
+    who: Option<&Who>,
     table: &str,
     ids: &[String],
     max_version: i64,
@@ -559,7 +564,7 @@ fn scope_changes(
             if e.kind == "enter" {
                 // Rows newer than the walk's position come anyway, at their own version; the
                 // older ones may have been passed over while out of scope: send them now.
-                out.extend(puts(conn, who, t, &ids, base.max(pos.v), e.version)?);
+                out.extend(puts(conn, Some(who), t, &ids, base.max(pos.v), e.version)?);
             } else {
                 out.extend(evicts(conn, who, t, &ids, e.version)?);
             }
@@ -681,13 +686,7 @@ const FILL_CHUNK: usize = 1000;
 
 /// Gives the changes about to be sent their data: from the row cache, else read (one query
 /// per table and chunk, in the page's snapshot) and kept in the cache.
-fn fill(
-    conn: &mut DbConn,
-    who: &Who,
-    cache: &RowCache,
-    changes: &mut [Change],
-    head: i64,
-) -> ApiResult<()> {
+fn fill(conn: &mut DbConn, cache: &RowCache, changes: &mut [Change], head: i64) -> ApiResult<()> {
     let mut by_table: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         if c.op == "put" && c.data.is_none() {
@@ -714,7 +713,8 @@ fn fill(
         let mut found: std::collections::HashMap<String, (i64, RawData)> =
             std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(FILL_CHUNK) {
-            for c in puts(conn, who, table, chunk, head, 0)? {
+            // The ids come from this snapshot's page reads, which applied the scope.
+            for c in puts(conn, None, table, chunk, head, 0)? {
                 if let Some(d) = c.data {
                     found.insert(c.id, (c.version, d));
                 }
@@ -739,6 +739,16 @@ fn fill(
         cache.put_many(table, &fresh);
     }
     Ok(())
+}
+
+/// The `at` of the n-th smallest of `changes` (`i64::MAX` when there are fewer than `n`).
+/// The page reads give distinct (table, id) changes, so n of them are n distinct entries.
+fn nth_smallest_at(changes: &[Change], n: usize) -> i64 {
+    if n == 0 || changes.len() < n {
+        return i64::MAX;
+    }
+    let mut ats: Vec<i64> = changes.iter().map(|c| c.at).collect();
+    *ats.select_nth_unstable(n - 1).1
 }
 
 /// [`pull_page`] inside a snapshot the caller holds.
@@ -801,33 +811,45 @@ pub fn pull_in_snapshot(
             }
         };
         let n = req.limit + 1;
-        let mut all = Vec::new();
-        all.extend(page_assignments(conn, &who, &pos, head, n)?);
-        all.extend(page_templates(conn, &who, &pos, head, n)?);
-        all.extend(page_codes(conn, &who, &pos, head, n)?);
-        all.extend(page_directives(conn, &who, &pos, head, n)?);
-        all.extend(page_equipment(conn, &who, &pos, head, n)?);
-        all.extend(page_evidence(conn, &who, &pos, head, n)?);
-        all.extend(page_hazards(conn, &who, &pos, head, n)?);
-        all.extend(page_inspections(conn, &who, &pos, head, n)?);
-        all.extend(page_units(conn, &who, &pos, head, n)?);
-        all.extend(page_users(conn, &who, &pos, head, n)?);
+        // Each table gives its next `n` rows after the position; the page is the first `n`
+        // of their union. Once `n` candidates are known, no row newer than the n-th of them
+        // can make the page, so later tables are read only up to that version.
+        type Page = fn(&mut DbConn, &Who, &Pos, i64, i64) -> QueryResult<Vec<Change>>;
+        const PAGES: [Page; 10] = [
+            page_assignments,
+            page_templates,
+            page_codes,
+            page_directives,
+            page_equipment,
+            page_evidence,
+            page_hazards,
+            page_inspections,
+            page_units,
+            page_users,
+        ];
+        let mut all: Vec<Change> = Vec::new();
+        let mut upto = head;
+        for page in PAGES {
+            all.extend(page(conn, &who, &pos, upto, n)?);
+            upto = upto.min(nth_smallest_at(&all, n as usize));
+        }
         if given.is_some() || pos.v > 0 {
             // An initial sync holds no tombstones and needs no scope events: everything in
             // scope through `base` comes whole. Later pages of it, and every later pull, do.
             all.extend(tombstones(conn, &who, base, &pos, head)?);
             all.extend(scope_changes(conn, &who, base, &pos, head)?);
         }
-        // Order, drop what is not after the position, and one change per (at, table, id).
-        let mut ordered: BTreeMap<(i64, &'static str, String), Change> = BTreeMap::new();
-        for c in all {
-            if pos.before(c.at, c.table, &c.id) {
-                ordered.entry((c.at, c.table, c.id.clone())).or_insert(c);
-            }
-        }
-        let has_more = ordered.len() as i64 > req.limit;
-        let mut changes: Vec<Change> = ordered.into_values().take(req.limit as usize).collect();
-        fill(conn, &who, cache, &mut changes, head)?;
+        // Order, drop what is not after the position, and one change per (at, table, id)
+        // (the first source's: a stable sort keeps them in the order they were added).
+        all.retain(|c| pos.before(c.at, c.table, &c.id));
+        all.sort_by(|a, b| (a.at, a.table, a.id.as_str()).cmp(&(b.at, b.table, b.id.as_str())));
+        all.dedup_by(|later, first| {
+            later.at == first.at && later.table == first.table && later.id == first.id
+        });
+        let has_more = all.len() as i64 > req.limit;
+        all.truncate(req.limit as usize);
+        let mut changes = all;
+        fill(conn, cache, &mut changes, head)?;
         let (next, through) = match (has_more, changes.last()) {
             (true, Some(last)) => (
                 Cursor {
