@@ -140,7 +140,10 @@ impl ApiError {
     /// The text a client may see.
     fn public_message(&self) -> String {
         match self {
-            ApiError::Unavailable(_) => "the database is unavailable; retry shortly".to_string(),
+            ApiError::Unavailable(_) => {
+                "storage (the database or the photo store) is unavailable; retry shortly"
+                    .to_string()
+            }
             ApiError::Internal(_) => "internal error".to_string(),
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many failed attempts; retry after {retry_after_secs} s")

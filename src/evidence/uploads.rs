@@ -514,16 +514,16 @@ async fn append(
         ));
     }
     let path = part_path(&upload_dir(state), &row.id);
-    let internal = |e: std::io::Error| (None, ApiError::internal_from(e));
+    let spool = |e: std::io::Error| (None, spool_error(e));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(internal)?;
+        .map_err(spool)?;
     // Bytes past the acknowledged offset were never acknowledged: drop them.
-    file.set_len(start as u64).map_err(internal)?;
-    file.seek(SeekFrom::Start(start as u64)).map_err(internal)?;
+    file.set_len(start as u64).map_err(spool)?;
+    file.seek(SeekFrom::Start(start as u64)).map_err(spool)?;
     let mut hasher = match &req.checksum {
         None => Hasher::None,
         Some((Algorithm::Sha1, _)) => Hasher::Sha1(Sha1::new()),
@@ -566,7 +566,7 @@ async fn append(
         hasher.update(&chunk);
         if let Err(e) = file.write_all(&chunk) {
             cut(&file);
-            return Err((None, ApiError::internal_from(e)));
+            return Err((None, spool_error(e)));
         }
         written += chunk.len() as u64;
         if renewed.elapsed().as_secs() as i64 >= RENEW_SECS {
@@ -602,9 +602,21 @@ async fn append(
     }
     if let Err(e) = file.sync_data() {
         cut(&file);
-        return Err((None, ApiError::internal_from(e)));
+        return Err((None, spool_error(e)));
     }
     Ok(start + written as i64)
+}
+
+/// A failed write to the upload spool. A full disk (or quota) is storage unavailable: 503,
+/// retry later, nothing of the chunk kept. Anything else is unexpected (500).
+fn spool_error(e: std::io::Error) -> ApiError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            ApiError::unavailable(format!("upload spool: {e}"))
+        }
+        _ => ApiError::internal_from(e),
+    }
 }
 
 fn image_error(e: ImageError) -> ApiError {

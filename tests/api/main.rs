@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod demo;
 mod evidence;
+mod faults;
 mod http;
 mod lifecycle;
 mod registry;
