@@ -6,7 +6,8 @@
 # when it answers. Without one, only the SQLite half runs, and this script says so loudly;
 # with --require-postgres (or XUNCHA_TEST_REQUIRE_POSTGRES=1, as CI does) that is a failure.
 #
-# Extra arguments go to `cargo test` after `--` (e.g. a test name filter).
+# Extra arguments go to `cargo test` after `--` (e.g. a test name filter); without any, the
+# API is then fuzzed against its spec (scripts/fuzz_api.sh; XUNCHA_FUZZ_SECS=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +69,16 @@ else
 fi
 
 cargo test --locked --all-targets -- "${skip[@]}" "$@"
+
+# Then schemathesis against the spec and a running server, for a bounded time per backend
+# (XUNCHA_FUZZ_SECS, 120 by default; 0 skips it). Not when a test filter was given.
+if [ $# -eq 0 ] && [ "${XUNCHA_FUZZ_SECS:-120}" != 0 ]; then
+  if [ -n "${XUNCHA_TEST_DATABASE_URL:-}" ] && [ -z "${XUNCHA_FUZZ_PG_URL:-}" ]; then
+    pg_server="${XUNCHA_TEST_DATABASE_URL%%\?*}"
+    export XUNCHA_FUZZ_PG_URL="${pg_server%/*}"
+  fi
+  XUNCHA_FUZZ_REQUIRE_POSTGRES="$require_pg" scripts/fuzz_api.sh
+fi
 
 if [ ${#skip[@]} -gt 0 ]; then
   echo "$banner" >&2

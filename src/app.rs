@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, Route, web};
 
@@ -123,11 +124,22 @@ fn configure(cfg: &mut web::ServiceConfig) {
     }
     for path in paths {
         let mut resource = web::resource(path);
+        let mut methods: Vec<&str> = Vec::new();
         for r in routes.iter().filter(|r| r.path == path) {
             resource = resource.route((r.route)());
+            methods.push(r.method.as_str());
         }
-        cfg.service(resource.default_service(web::to(|| async {
-            HttpResponse::from_error(ApiError::MethodNotAllowed)
+        // A 405 names the methods the path has (RFC 9110 §15.5.6: it must carry `Allow`).
+        let allow = HeaderValue::from_str(&methods.join(", ")).ok();
+        cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut res = HttpResponse::from_error(ApiError::MethodNotAllowed);
+                if let Some(allow) = allow {
+                    res.headers_mut().insert(header::ALLOW, allow);
+                }
+                res
+            }
         })));
     }
 }
@@ -359,6 +371,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Running>
                     })
                 }))
                 .wrap(ErrorHandlers::new().default_handler(middleware::envelope))
+                .wrap(from_fn(middleware::reject_nul_query))
                 .wrap(from_fn(middleware::compress_gate))
                 .wrap(Compress::default())
                 .wrap(from_fn(middleware::request_log))

@@ -43,8 +43,58 @@ fn too_large(limit: usize) -> ApiError {
     }
 }
 
+/// Whether `T` deserializes as a struct (serde's derive asks the deserializer for one), which
+/// serde_json would fill from an array too, field by field in declaration order.
+fn is_struct<T: DeserializeOwned>() -> bool {
+    #[derive(Debug)]
+    struct Asked(bool);
+    impl std::fmt::Display for Asked {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "asked for a struct: {}", self.0)
+        }
+    }
+    impl std::error::Error for Asked {}
+    impl serde::de::Error for Asked {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Asked(false)
+        }
+    }
+    /// Answers every request with an error saying whether it was for a struct.
+    struct Probe;
+    impl<'de> Deserializer<'de> for Probe {
+        type Error = Asked;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Asked> {
+            Err(Asked(false))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            _: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Asked> {
+            Err(Asked(true))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    matches!(T::deserialize(Probe), Err(Asked(true)))
+}
+
 /// Parses `body` as `T`, classifying failures as 400 (syntax) or 422 (shape).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Bodies and mutation arguments are objects. serde_json fills a struct from an array as
+    // well (`[null, null]` was a PATCH that changed nothing and answered 200, found by
+    // fuzzing): refuse one as it refuses any other value that is not an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') && is_struct::<T>() {
+        let why = "invalid type: sequence, expected a JSON object".to_string();
+        return Err(ApiError::Validation {
+            message: format!("body: {why}"),
+            fields: BTreeMap::from([("body".to_string(), why)]),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de);
     if value.is_ok()
@@ -194,5 +244,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // serde_json would fill the struct from an array, field by field.
+        match parse::<T>(br#" ["x", 1]"#) {
+            Err(ApiError::Validation { fields, .. }) => {
+                assert!(fields.contains_key("body"), "{fields:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // What is not a struct still takes an array.
+        assert!(parse::<serde_json::Value>(br#"[1]"#).is_ok());
+        assert!(parse::<Vec<u32>>(br#"[1]"#).is_ok());
     }
 }

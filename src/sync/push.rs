@@ -158,11 +158,14 @@ fn store(
     now: chrono::NaiveDateTime,
 ) -> ApiResult<()> {
     let version = tx.version();
+    // PostgreSQL refuses NUL in text (a 500, found while fuzzing); a name holding one
+    // is an unknown mutation, recorded as rejected, so the log keeps it with U+FFFD instead.
+    let name = m.name.replace('\0', "\u{fffd}");
     diesel::insert_into(sync_mutations::table)
         .values((
             sync_mutations::device_pk.eq(device_pk),
             sync_mutations::seq.eq(m.seq),
-            sync_mutations::name.eq(&m.name),
+            sync_mutations::name.eq(&name),
             sync_mutations::status.eq(&result.status),
             sync_mutations::result
                 .eq(serde_json::to_string(result).map_err(ApiError::internal_from)?),

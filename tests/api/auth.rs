@@ -78,6 +78,10 @@ async fn wrong_password_and_unknown_user_look_the_same(app: TestApp) {
     let b = app.login("nobody-here", "not-the-password", "d").await;
     b.expect_error(401, "invalid_credentials");
     assert_eq!(a.body, b.body);
+    // A username with a NUL, which PostgreSQL refuses in a query (it was a 500 there).
+    let c = app.login("admin\u{0}", "not-the-password", "d").await;
+    c.expect_error(401, "invalid_credentials");
+    assert_eq!(a.body, c.body);
     // Missing device id is a validation error, not a login failure.
     let r = app
         .req(

@@ -2519,6 +2519,11 @@ fn every_free_text_field_is_covered() {
             .find(|(a, _)| a == schema)
             .map(|(_, t)| *t);
         for (field, documented) in fields {
+            // A push's mutations take the arguments of the `*Args` schemas (one `anyOf`
+            // branch each), which are checked as such below.
+            if schema == "PushRequest" && field.starts_with("mutations[].args.") {
+                continue;
+            }
             seen += 1;
             let max = tested(schema, &field).or_else(|| twin.and_then(|t| tested(t, &field)));
             match (max, documented) {
