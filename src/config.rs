@@ -127,6 +127,8 @@ settings! {
         "`text` or `json` (one JSON object per line).";
     workers: usize = 0, "XUNCHA_WORKERS", false,
         "HTTP worker threads; 0 means one per CPU core.";
+    http_keep_alive_secs: u64 = 75, "XUNCHA_HTTP_KEEP_ALIVE_SECS", false,
+        "How long an idle client connection is kept open. Phones pause between pull pages while they store one; with actix-web's 5 s a device's next request raced the server closing its connection (seen with the device simulator). 0: no keep-alive.";
     db_pool_size: u32 = 16, "XUNCHA_DB_POOL_SIZE", false,
         "Maximum database connections per server process.";
     db_connect_timeout_ms: u64 = 5000, "XUNCHA_DB_CONNECT_TIMEOUT_MS", false,
@@ -299,6 +301,7 @@ impl Config {
         }
         check_range("workers", self.workers as u64, 0, 1024)?;
         check_range("db_pool_size", self.db_pool_size as u64, 1, 1000)?;
+        check_range("http_keep_alive_secs", self.http_keep_alive_secs, 0, 3600)?;
         check_range(
             "db_connect_timeout_ms",
             self.db_connect_timeout_ms,
