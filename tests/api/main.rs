@@ -11,6 +11,7 @@ mod http;
 mod lifecycle;
 mod registry;
 mod security;
+mod sim;
 mod spec_routes;
 mod storage;
 mod surprise;
