@@ -83,13 +83,12 @@ impl Hasher {
             mem.resize(blocks, Block::default());
         }
         let out = f(&mut mem[..blocks]);
-        if let Ok(mut pool) = self.memory.lock() {
-            if self.demand.load(Ordering::Acquire) > 1 {
-                pool.push(mem);
-            } else {
-                // Nobody else waiting: a login burst is over (or this was a one-off).
-                pool.clear();
-            }
+        // Kept for the next hash while async hashes are in flight (the last of them to end
+        // frees the pool: `Demand`); a hash outside them (start-up, the CLI) keeps nothing.
+        if self.demand.load(Ordering::Acquire) > 0
+            && let Ok(mut pool) = self.memory.lock()
+        {
+            pool.push(mem);
         }
         out
     }
@@ -161,7 +160,7 @@ impl Hasher {
     }
 
     pub async fn hash(self: &Arc<Self>, pw: String) -> Result<String, ApiError> {
-        let _demand = Demand::new(&self.demand);
+        let _demand = Demand::new(self);
         let _permit = self
             .permits
             .acquire()
@@ -179,7 +178,7 @@ impl Hasher {
         pw: String,
         phc: Option<String>,
     ) -> Result<bool, ApiError> {
-        let _demand = Demand::new(&self.demand);
+        let _demand = Demand::new(self);
         let _permit = self
             .permits
             .acquire()
@@ -192,19 +191,24 @@ impl Hasher {
     }
 }
 
-/// Counts one async hash from its request to its end, however it ends (a dropped future too).
-struct Demand<'a>(&'a AtomicUsize);
+/// Counts one async hash from its request to its end, however it ends (a dropped future
+/// too). The last one to end frees the pooled working memory: the burst is over.
+struct Demand<'a>(&'a Hasher);
 
 impl<'a> Demand<'a> {
-    fn new(n: &'a AtomicUsize) -> Demand<'a> {
-        n.fetch_add(1, Ordering::AcqRel);
-        Demand(n)
+    fn new(h: &'a Hasher) -> Demand<'a> {
+        h.demand.fetch_add(1, Ordering::AcqRel);
+        Demand(h)
     }
 }
 
 impl Drop for Demand<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        if self.0.demand.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Ok(mut pool) = self.0.memory.lock()
+        {
+            pool.clear();
+        }
     }
 }
 
