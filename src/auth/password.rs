@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_burst_reuses_its_memory_and_frees_it_at_the_end() {
+    async fn a_burst_frees_its_memory_at_the_end() {
         let h = Arc::new(small());
         let phc = h.hash_blocking("correct horse battery").unwrap();
         let mut tasks = Vec::new();

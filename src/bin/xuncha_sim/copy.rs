@@ -405,6 +405,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn table_indices_follow_the_servers_table_order() {
+        // TABLES is the server's list; the indices here must name the same tables.
+        for (i, name) in [
+            (T_ASSIGNMENTS, "assignments"),
+            (T_TEMPLATES, "checklist_templates"),
+            (T_EVIDENCE, "evidence"),
+            (T_HAZARDS, "hazards"),
+            (T_INSPECTIONS, "inspections"),
+            (T_UNITS, "units"),
+        ] {
+            assert_eq!(TABLES[i], name);
+        }
+    }
+
+    #[test]
     fn row_term_is_the_spec_function() {
         let d = Sha256::digest(b"abc:42");
         let mut b = [0u8; 8];
