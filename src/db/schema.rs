@@ -360,6 +360,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync_row_json (id, tbl) {
+        tbl -> Text,
+        id -> Text,
+        version -> BigInt,
+        json -> Text,
+    }
+}
+
+diesel::table! {
     sync_scope_events (id) {
         id -> Text,
         version -> BigInt,
@@ -530,6 +539,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     assignments,
     assignment_members,
     sync_tombstones,
+    sync_row_json,
     sync_scope_events,
     sync_mutations,
     sync_conflicts,

@@ -80,7 +80,7 @@ where
         };
         let out = f(&mut tx)?;
         record_chain_head(tx.conn, &tx.chain)?;
-        close_version(tx.conn)?;
+        close_version(tx.conn, version)?;
         committed = version;
         Ok(out)
     })?;
@@ -103,9 +103,11 @@ fn open_version(conn: &mut DbConn) -> QueryResult<Version> {
         .first::<Version>(conn)
 }
 
-/// Closes the clock for writes again (guard triggers refuse synced writes until the next
-/// [`open_version`]).
-fn close_version(conn: &mut DbConn) -> QueryResult<()> {
+/// Stores the JSON of the rows written at `version` (see [`crate::sync::stored`]: done here,
+/// so that no write path can forget it) and closes the clock for writes again (guard
+/// triggers refuse synced writes until the next [`open_version`]).
+fn close_version(conn: &mut DbConn, version: Version) -> QueryResult<()> {
+    crate::sync::stored::store_version(conn, version)?;
     diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
         .set(sync_clock::writing.eq(false))
         .execute(conn)?;
@@ -149,7 +151,7 @@ impl SyncBatch<'_> {
                         chain,
                     };
                     let out = f(&mut tx)?;
-                    close_version(tx.conn)?;
+                    close_version(tx.conn, version)?;
                     Ok((out, version, tx.chain))
                 })?;
         // Kept only when the nested transaction is: a rolled-back append is no tail.

@@ -11,3 +11,4 @@ pub mod push;
 pub mod routes;
 pub mod rowcache;
 pub mod scope;
+pub mod stored;

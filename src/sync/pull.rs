@@ -58,6 +58,56 @@ pub enum PullResponse {
     },
 }
 
+/// The JSON of a pull answer, as its `Serialize` would write it, with each row's JSON copied
+/// in as it is kept (made by this server's serialiser) rather than parsed and written again.
+pub fn page_body(out: &PullResponse) -> Vec<u8> {
+    fn push_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+        // Strings and integers: serde_json cannot fail on them.
+        let _ = serde_json::to_writer(&mut *buf, v);
+    }
+    let PullResponse::Changes {
+        changes,
+        cursor,
+        has_more,
+        last_mutation_seq,
+    } = out
+    else {
+        return serde_json::to_vec(out).unwrap_or_default();
+    };
+    let size: usize = changes
+        .iter()
+        .map(|c| 64 + c.id.len() + c.data.as_ref().map_or(0, |d| d.get().len()))
+        .sum();
+    let mut buf = Vec::with_capacity(size + cursor.len() + 96);
+    buf.extend_from_slice(b"{\"changes\":[");
+    for (i, c) in changes.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"table\":");
+        push_json(&mut buf, c.table);
+        buf.extend_from_slice(b",\"op\":");
+        push_json(&mut buf, c.op);
+        buf.extend_from_slice(b",\"id\":");
+        push_json(&mut buf, &c.id);
+        buf.extend_from_slice(b",\"version\":");
+        push_json(&mut buf, &c.version);
+        if let Some(d) = &c.data {
+            buf.extend_from_slice(b",\"data\":");
+            buf.extend_from_slice(d.get().as_bytes());
+        }
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"],\"cursor\":");
+    push_json(&mut buf, cursor);
+    buf.extend_from_slice(b",\"has_more\":");
+    push_json(&mut buf, has_more);
+    buf.extend_from_slice(b",\"last_mutation_seq\":");
+    push_json(&mut buf, last_mutation_seq);
+    buf.push(b'}');
+    buf
+}
+
 /// A row as devices get it, serialised once per (table, id, version) into the row cache.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -153,7 +203,8 @@ macro_rules! after_pos {
 /// Per table: a page of changed rows in scope, rows by id in scope (for entries), and which
 /// of some ids are in scope (for exits).
 macro_rules! table_source {
-    ($page:ident, $by_ids:ident, $in_scope:ident, $versions:ident, $name:literal, $t:ident,
+    ($page:ident, $by_ids:ident, $in_scope:ident, $versions:ident, $at_version:ident,
+     $name:literal, $t:ident,
      $filter:expr,
         $parts:expr, $select:expr, $row:ty, $data:expr) => {
         /// (id, version) of every row of the table in scope (for checksums).
@@ -240,6 +291,30 @@ macro_rules! table_source {
                 .collect())
         }
 
+        /// Rows stamped with `version` (written by one sync transaction), in id order after
+        /// `after`, at most `n`, as (id, JSON).
+        pub(super) fn $at_version(
+            conn: &mut DbConn,
+            version: i64,
+            after: &str,
+            n: i64,
+        ) -> QueryResult<Vec<(String, Option<RawData>)>> {
+            let rows: Vec<$row> = $t::table
+                .filter($t::version.eq(version))
+                .filter($t::id.gt(after))
+                .order($t::id.asc())
+                .limit(n)
+                .select($select)
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let (id, _, data) = $data(r);
+                    (id, RawData::of(&data))
+                })
+                .collect())
+        }
+
         fn $in_scope(conn: &mut DbConn, who: &Who, ids: &[String]) -> QueryResult<Vec<String>> {
             $t::table
                 .into_boxed()
@@ -281,6 +356,7 @@ table_source!(
     assignments_by_ids,
     assignments_in_scope,
     assignments_versions,
+    assignments_at_version,
     "assignments",
     assignments,
     filters::assignments,
@@ -294,6 +370,7 @@ table_source!(
     templates_by_ids,
     templates_in_scope,
     templates_versions,
+    templates_at_version,
     "checklist_templates",
     checklist_templates,
     filters::checklist_templates,
@@ -307,6 +384,7 @@ table_source!(
     codes_by_ids,
     codes_in_scope,
     codes_versions,
+    codes_at_version,
     "codes",
     codes,
     filters::codes,
@@ -330,6 +408,7 @@ table_source!(
     equipment_by_ids,
     equipment_in_scope,
     equipment_versions,
+    equipment_at_version,
     "equipment",
     equipment,
     filters::equipment,
@@ -343,6 +422,7 @@ table_source!(
     hazards_by_ids,
     hazards_in_scope,
     hazards_versions,
+    hazards_at_version,
     "hazards",
     hazards,
     filters::hazards,
@@ -356,6 +436,7 @@ table_source!(
     evidence_by_ids,
     evidence_in_scope,
     evidence_versions,
+    evidence_at_version,
     "evidence",
     evidence,
     filters::evidence,
@@ -369,6 +450,7 @@ table_source!(
     inspections_by_ids,
     inspections_in_scope,
     inspections_versions,
+    inspections_at_version,
     "inspections",
     inspections,
     filters::inspections,
@@ -382,6 +464,7 @@ table_source!(
     directives_by_ids,
     directives_in_scope,
     directives_versions,
+    directives_at_version,
     "directives",
     directives,
     filters::directives,
@@ -395,6 +478,7 @@ table_source!(
     units_by_ids,
     units_in_scope,
     units_versions,
+    units_at_version,
     "units",
     units,
     filters::units,
@@ -408,6 +492,7 @@ table_source!(
     users_by_ids,
     users_in_scope,
     users_versions,
+    users_at_version,
     "users",
     users,
     filters::users,
@@ -712,7 +797,23 @@ fn fill(conn: &mut DbConn, cache: &RowCache, changes: &mut [Change], head: i64) 
         let ids: Vec<String> = missing.iter().map(|&i| changes[i].id.clone()).collect();
         let mut found: std::collections::HashMap<String, (i64, RawData)> =
             std::collections::HashMap::with_capacity(ids.len());
+        // First the JSON stored when the rows were written; what is not there (or is of
+        // another version) is rendered from the rows.
         for chunk in ids.chunks(FILL_CHUNK) {
+            for (id, v, json) in super::stored::get_many(conn, table, chunk)? {
+                found.insert(id, (v, RawData::from(json)));
+            }
+        }
+        let unstored: Vec<String> = missing
+            .iter()
+            .filter(|&&i| {
+                found
+                    .get(&changes[i].id)
+                    .is_none_or(|(v, _)| *v != changes[i].version)
+            })
+            .map(|&i| changes[i].id.clone())
+            .collect();
+        for chunk in unstored.chunks(FILL_CHUNK) {
             // The ids come from this snapshot's page reads, which applied the scope.
             for c in puts(conn, None, table, chunk, head, 0)? {
                 if let Some(d) = c.data {
@@ -936,7 +1037,7 @@ async fn audit_target_reads(state: &AppState, me: AuthUser, out: &PullResponse) 
         .filter(|c| {
             c.data
                 .as_ref()
-                .and_then(|d| serde_json::from_str::<Shell>(d.0.get()).ok())
+                .and_then(|d| serde_json::from_str::<Shell>(d.get()).ok())
                 .is_some_and(|s| s.kind == "surprise" && !s.sealed)
         })
         .map(|c| c.id.clone())

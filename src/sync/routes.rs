@@ -58,7 +58,8 @@ async fn pull_handler(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(out))
+        .content_type("application/json")
+        .body(pull::page_body(&out)))
 }
 
 async fn push_handler(

@@ -17,26 +17,39 @@ use foldhash::fast::FixedState;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A row's JSON, shared by every answer that carries it. (`Arc<Box<…>>` rather than
-/// `Arc<RawValue>`: the serialised text is kept where it was written, not copied again.)
+/// A row's JSON, shared by every answer that carries it. Made by this server's serialiser
+/// (here, or when the row was written: see [`super::stored`]) and written into pages as it
+/// is, without being parsed again.
 #[derive(Debug, Clone)]
-pub struct RawData(pub Arc<Box<RawValue>>);
+pub struct RawData(pub Arc<str>);
 
 impl Serialize for RawData {
+    /// The JSON as a value (checked on the way: pages do not come through here, see
+    /// [`super::pull::page_body`]).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        let raw = RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 
 impl RawData {
-    /// Serialises `v` once (serde_json's own output: not parsed again to be checked).
+    /// Serialises `v` once.
     pub fn of<T: Serialize>(v: &T) -> Option<RawData> {
-        let raw = serde_json::value::to_raw_value(v).ok()?;
-        Some(RawData(Arc::new(raw)))
+        serde_json::to_string(v).ok().map(RawData::from)
     }
 
     fn len(&self) -> usize {
-        self.0.get().len()
+        self.0.len()
+    }
+
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RawData {
+    fn from(s: String) -> RawData {
+        RawData(Arc::from(s))
     }
 }
 
@@ -143,7 +156,7 @@ mod tests {
             &[("a".into(), 1, raw("one")), ("b".into(), 1, raw("two"))],
         );
         let got = c.get_many("units", &[("a", 1), ("a", 2), ("b", 1)]);
-        assert_eq!(got[0].as_ref().unwrap().0.get(), "\"one\"");
+        assert_eq!(got[0].as_ref().unwrap().get(), "\"one\"");
         assert!(got[1].is_none(), "another version is another row");
         assert!(c.get_many("equipment", &[("a", 1)])[0].is_none());
         // Filling past the bound drops the oldest.

@@ -34,6 +34,7 @@ crate::both_backends!(
     hazard_lists_follow_the_sync_scope,
     a_second_server_learns_changes_and_revocations_when_it_polls,
     rows_served_from_the_row_cache_are_never_stale,
+    rows_stored_at_write_time_equal_rows_rendered_from_their_columns,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1652,4 +1653,102 @@ async fn rows_served_from_the_row_cache_are_never_stale(app: TestApp) {
         assert_eq!(d.rows[&key].1["name"], "改名后的单位");
     }
     assert_eq!(first.rows, third.rows);
+}
+
+/// Entries of `sync_row_json` whose version is the row's, for each of `tables`; and all rows.
+fn stored_and_all(db: &mut Direct, tables: &[&str]) -> Vec<(String, i64, i64)> {
+    tables
+        .iter()
+        .map(|t| {
+            let stored = db.count(&format!(
+                "SELECT COUNT(*) AS n FROM {t} r JOIN sync_row_json j \
+                 ON j.tbl = '{t}' AND j.id = r.id AND j.version = r.version"
+            ));
+            let all = db.count(&format!("SELECT COUNT(*) AS n FROM {t}"));
+            (t.to_string(), stored, all)
+        })
+        .collect()
+}
+
+/// Pages are filled from the JSON stored when each row was written (see src/sync/stored.rs):
+/// every row written through the API has its entry, a deleted row loses it, and a device
+/// gets exactly the rows it would get if every row were rendered from its columns.
+async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: TestApp) {
+    let w = world(&app).await;
+    let a = uid(&w.insp[0]);
+    let asg = assign(&app, &w.city, &w.unit_b, std::slice::from_ref(&a)).await;
+    let gone = assign(&app, &w.city, &w.unit_a, std::slice::from_ref(&a)).await;
+    let city = Device::new(&app, "city", "city-phone").await;
+    let hz = uuid::Uuid::new_v4().to_string();
+    let r = city
+        .push(
+            &app,
+            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&hz, &w.unit_b, "general")}]),
+        )
+        .await;
+    r.expect(200);
+    let update = |seq: i64, base: i64, text: &str| {
+        json!([{"seq": seq, "name": "hazard.update",
+                "args": {"id": hz, "base_version": base, "fields": {"description": text}}}])
+    };
+    let v = r.body["results"][0]["version"].as_i64().unwrap();
+    let r = city.push(&app, update(2, v, "门锁回路已短接，停梯")).await;
+    r.expect(200);
+    assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
+    let v = r.body["results"][0]["version"].as_i64().unwrap();
+    delete_assignment(&app, &w.city, &uid(&gone)).await;
+    // A server without a row cache: every page reads the database.
+    let plain = app.spawn_beside(|c| c.sync_row_cache_mb = 0).await;
+    let mut db = Direct::open(&app);
+    let tables = ["units", "equipment", "hazards", "assignments", "users"];
+    for (t, stored, all) in stored_and_all(&mut db, &tables) {
+        assert!(all > 0, "{t} has rows");
+        assert_eq!(
+            stored, all,
+            "every {t} row has its JSON stored at its version"
+        );
+    }
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) AS n FROM sync_row_json WHERE id = '{}'",
+            uid(&gone)
+        )),
+        0,
+        "a deleted row's entry goes with it"
+    );
+    let mut stored = Device::new(&plain, "ins1", "stored-phone").await;
+    stored.sync(&plain, 4).await;
+    let mut manager = Device::new(&plain, "city", "stored-city").await;
+    manager.sync(&plain, 4).await;
+    assert!(stored.ids("assignments").contains(&uid(&asg)));
+    assert!(manager.ids("hazards").contains(&hz));
+    // Without the entries every row is rendered from its columns: the same copies.
+    db.exec("DELETE FROM sync_row_json").unwrap();
+    let mut rendered = Device::new(&plain, "ins1", "rendered-phone").await;
+    rendered.sync(&plain, 4).await;
+    assert_eq!(
+        stored.rows, rendered.rows,
+        "ins1: the same rows, data included"
+    );
+    let mut rendered_city = Device::new(&plain, "city", "rendered-city").await;
+    rendered_city.sync(&plain, 4).await;
+    assert_eq!(
+        manager.rows, rendered_city.rows,
+        "city: the same rows, data included"
+    );
+    let key = ("hazards".to_string(), hz.clone());
+    assert_eq!(
+        rendered_city.rows[&key].1["description"],
+        "门锁回路已短接，停梯"
+    );
+    // The next write of a row stores it again, and a device sees the write.
+    let r = city.push(&app, update(3, v, "已停梯")).await;
+    assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
+    assert_eq!(stored_and_all(&mut db, &["hazards"])[0].1, 1);
+    plain.settle().await; // the write went through the other server
+    manager.sync(&plain, 4).await;
+    assert_eq!(manager.rows[&key].1["description"], "已停梯");
+    let mut fresh = Device::new(&plain, "city", "fresh-city").await;
+    fresh.sync(&plain, 4).await;
+    assert_eq!(manager.rows, fresh.rows);
 }
