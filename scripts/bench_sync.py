@@ -4,11 +4,15 @@
 For each backend, on a fresh database filled by `xuncha demo` (DEMO_UNITS units, DEMO_EQUIPMENT
 equipment; the defaults are the issue's demo city):
 
-  initial   an inspector's initial sync (pages of 5000), rows/s and gzip bytes: first the
-            first device after a start (rows read from the database: cold row cache), then
-            RUNS more devices of the same district (warm); median of those. The client
-            counts rows and takes the cursor from each page's tail rather than parsing the
-            whole JSON, so that Python's parser is not what is measured
+  initial   an inspector's initial sync (pages of 5000), rows/s and gzip bytes: RUNS devices
+            on a server without a row cache (XUNCHA_SYNC_ROW_CACHE_MB=0: every row read
+            from the database), median; then, with the cache, the first device after a
+            start (also the process's first pages) and RUNS more devices of the same
+            district (rows from the cache), median of those. The client counts rows and
+            takes the cursor from each page's tail rather than parsing the whole JSON, so
+            that Python's parser is not what is measured. Also given: rows/s over the
+            time the server took to answer (request sent to the page's last byte received),
+            without the client's gunzip and scan between pages
   empty     wrk on GET /api/v1/sync/pull?cursor=<caught up> against GET /healthz, RUNS
             alternating runs of SECS s; medians and the median of same-run ratios
   push      RUNS x 10 pushes of 100 hazard.report mutations; median ms per push
@@ -41,16 +45,19 @@ TAIL = re.compile(rb'"cursor":"([^"]+)","has_more":(true|false)')
 
 
 def call_raw(method, url, token):
-    """The body (gunzipped) and its size on the wire, unparsed."""
+    """The body (gunzipped) and its size on the wire, unparsed, and the seconds from sending
+    the request to receiving its last byte."""
     req = urllib.request.Request(url, method=method)
     req.add_header("authorization", "Bearer " + token)
     req.add_header("accept-encoding", "gzip")
+    t0 = time.perf_counter()
     with urllib.request.urlopen(req) as r:
         raw = r.read()
+        secs = time.perf_counter() - t0
         n = len(raw)
         if r.headers.get("content-encoding") == "gzip":
             raw = gzip.decompress(raw)
-        return raw, n
+        return raw, n, secs
 
 
 def parse_wrk(out):
@@ -77,23 +84,33 @@ class Server(DemoServer):
     def __init__(self, backend, units, equipment):
         super().__init__(BIN, backend, units, equipment)
 
-    def initial_sync(self, token):
+    def initial_sync(self, token, served=None):
+        """Pulls until done: (rows, gzip bytes, seconds, cursor, unit ids). With a list as
+        `served`, appends the seconds the server took to answer (request sent to the last
+        byte received; the client's gunzip and scan excluded)."""
         cursor, rows, wire, t0 = None, 0, 0, time.time()
-        units = []
+        pages = []
+        answering = 0.0
         while True:
             url = self.base + "/api/v1/sync/pull?limit=5000"
             if cursor:
                 url += "&cursor=" + cursor
-            raw, n = call_raw("GET", url, token)
+            raw, n, secs = call_raw("GET", url, token)
+            answering += secs
             wire += n
             rows += raw.count(b'"op":"')
-            units += [m.decode() for m in UNIT_PUT.findall(raw)]
+            pages.append(raw)
             tail = TAIL.search(raw[-1000:])
             if tail is None:
                 raise SystemExit("unexpected page: %r" % raw[:300])
             cursor = tail.group(1).decode()
             if tail.group(2) == b"false":
-                return rows, wire, time.time() - t0, cursor, units
+                secs = time.time() - t0
+                if served is not None:
+                    served.append(answering)
+                # The unit ids (for the pushes) are picked out after the clock stopped.
+                units = [m.decode() for raw in pages for m in UNIT_PUT.findall(raw)]
+                return rows, wire, secs, cursor, units
 
 
 def empty_pull_ms(srv, token, cursor, n=200):
@@ -111,14 +128,30 @@ def bench(backend):
     print("   demo filled in %.1f s" % srv.demo_s, flush=True)
     try:
         res = {}
-        syncs = []
+        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": "0"})
+        nocache, served = [], []
+        for i in range(RUNS):
+            tok = srv.login("inspector001", "bench-nocache-%d" % i)
+            rows, wire, secs, _, _ = srv.initial_sync(tok, served)
+            nocache.append(rows / secs)
+            print("   initial sync %d (no row cache): %d rows, %.1f MB gzip, %.2f s, %.0f rows/s;"
+                  " answering %.2f s, %.0f rows/s"
+                  % (i + 1, rows, wire / 1e6, secs, rows / secs, served[-1], rows / served[-1]),
+                  flush=True)
+        res["initial_db_rps"] = statistics.median(nocache)
+        res["initial_db_served_rps"] = statistics.median(rows / s for s in served)
+        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": None})
+        syncs, served = [], []
         for i in range(RUNS + 1):
             tok = srv.login("inspector001", "bench-initial-%d" % i)
-            rows, wire, secs, cursor, units = srv.initial_sync(tok)
+            rows, wire, secs, cursor, units = srv.initial_sync(tok, served)
             syncs.append((rows, wire, secs))
-            print("   initial sync %d (%s): %d rows, %.1f MB gzip, %.2f s, %.0f rows/s"
-                  % (i + 1, "cold" if i == 0 else "warm", rows, wire / 1e6, secs, rows / secs),
+            print("   initial sync %d (%s): %d rows, %.1f MB gzip, %.2f s, %.0f rows/s;"
+                  " answering %.2f s, %.0f rows/s"
+                  % (i + 1, "first after a start" if i == 0 else "row cache", rows, wire / 1e6,
+                     secs, rows / secs, served[-1], rows / served[-1]),
                   flush=True)
+        res["initial_served_rps"] = statistics.median(syncs[0][0] / s for s in served[1:])
         res["initial_rows"] = syncs[0][0]
         res["initial_cold_rps"] = syncs[0][0] / syncs[0][2]
         res["initial_rps"] = statistics.median(r / s for r, _, s in syncs[1:])
@@ -175,8 +208,10 @@ results = {b: bench(b) for b in BACKENDS}
 print()
 print("== SUMMARY (medians of %d runs; wrk -t2 -c32 %ds; client and server share the machine)" % (RUNS, SECS))
 for b, r in results.items():
-    print("%-9s initial sync: %d rows, %.1f MB gzip; first device (cold) %.0f rows/s, next devices (warm) %.0f rows/s"
-          % (b, r["initial_rows"], r["initial_bytes"] / 1e6, r["initial_cold_rps"], r["initial_rps"]))
+    print("%-9s initial sync: %d rows, %.1f MB gzip; from the database %.0f rows/s; with the row cache: first device after a start %.0f rows/s, next devices %.0f rows/s"
+          % (b, r["initial_rows"], r["initial_bytes"] / 1e6, r["initial_db_rps"], r["initial_cold_rps"], r["initial_rps"]))
+    print("%-9s   the same, server answering time only (client gunzip and scan excluded): from the database %.0f rows/s, next devices %.0f rows/s"
+          % (b, r["initial_db_served_rps"], r["initial_served_rps"]))
     print("%-9s empty pull: %.0f req/s (p50 %.2f ms, p99 %.2f ms) vs /healthz %.0f req/s: ratio %.3f"
           % (b, r["empty_rps"], r["empty_p50"], r["empty_p99"], r["healthz_rps"], r["empty_ratio"]))
     print("%-9s empty pull, one at a time: %.3f ms" % (b, r["empty_ms_seq"]))

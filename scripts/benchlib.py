@@ -66,17 +66,34 @@ class Server:
         subprocess.run([bin_path, "demo", "--units", str(units), "--equipment", str(equipment)],
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.demo_s = time.time() - t0
+        self.bin, self.env = bin_path, env
+        self.backend = backend
+        self._serve()
+
+    def _serve(self):
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen([bin_path, "serve", "--bind", "127.0.0.1:%d" % self.port],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([self.bin, "serve", "--bind", "127.0.0.1:%d" % self.port],
+                                     env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         for _ in range(300):
             try:
                 call("GET", self.base + "/readyz")
                 break
             except Exception:
                 time.sleep(0.1)
-        self.backend = backend
+
+    def restart(self, extra_env=None):
+        """Stops the server and starts it again on the same database (new port), with
+        `extra_env` added to its environment (a value of None removes the variable)."""
+        self.proc.terminate()
+        self.proc.wait()
+        for k, v in (extra_env or {}).items():
+            if v is None:
+                self.env.pop(k, None)
+            else:
+                self.env[k] = v
+        self._serve()
 
     def login(self, user, device):
         b, _ = call("POST", self.base + "/api/v1/auth/login",

@@ -80,7 +80,10 @@ where
         };
         let out = f(&mut tx)?;
         record_chain_head(tx.conn, &tx.chain)?;
-        close_version(tx.conn, version)?;
+        // The JSON devices get of the rows it wrote (see `crate::sync::stored`), done here so
+        // that no write path can forget it.
+        crate::sync::stored::store_versions(tx.conn, version, version)?;
+        close_version(tx.conn)?;
         committed = version;
         Ok(out)
     })?;
@@ -103,11 +106,9 @@ fn open_version(conn: &mut DbConn) -> QueryResult<Version> {
         .first::<Version>(conn)
 }
 
-/// Stores the JSON of the rows written at `version` (see [`crate::sync::stored`]: done here,
-/// so that no write path can forget it) and closes the clock for writes again (guard
-/// triggers refuse synced writes until the next [`open_version`]).
-fn close_version(conn: &mut DbConn, version: Version) -> QueryResult<()> {
-    crate::sync::stored::store_version(conn, version)?;
+/// Closes the clock for writes again (guard triggers refuse synced writes until the next
+/// [`open_version`]).
+fn close_version(conn: &mut DbConn) -> QueryResult<()> {
     diesel::update(sync_clock::table.filter(sync_clock::id.eq(1)))
         .set(sync_clock::writing.eq(false))
         .execute(conn)?;
@@ -122,6 +123,8 @@ fn close_version(conn: &mut DbConn, version: Version) -> QueryResult<()> {
 /// tables.
 pub struct SyncBatch<'c> {
     conn: &'c mut DbConn,
+    /// The first version kept (`None`: none yet).
+    first: Option<Version>,
     last: Version,
     chain: ChainTail,
 }
@@ -151,11 +154,12 @@ impl SyncBatch<'_> {
                         chain,
                     };
                     let out = f(&mut tx)?;
-                    close_version(tx.conn, version)?;
+                    close_version(tx.conn)?;
                     Ok((out, version, tx.chain))
                 })?;
         // Kept only when the nested transaction is: a rolled-back append is no tail.
         self.chain = chain;
+        self.first.get_or_insert(version);
         self.last = version;
         Ok(out)
     }
@@ -172,11 +176,17 @@ where
     let out = write_tx(conn, |conn| -> Result<T, E> {
         let mut batch = SyncBatch {
             conn,
+            first: None,
             last: 0,
             chain: ChainTail::default(),
         };
         let out = f(&mut batch)?;
         record_chain_head(batch.conn, &batch.chain)?;
+        // The JSON of the rows its transactions wrote, stored once for all of them (see
+        // `crate::sync::stored`); rolled-back transactions left no rows at their versions.
+        if let Some(first) = batch.first {
+            crate::sync::stored::store_versions(batch.conn, first, batch.last)?;
+        }
         committed = batch.last;
         Ok(out)
     })?;

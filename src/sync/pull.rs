@@ -291,26 +291,33 @@ macro_rules! table_source {
                 .collect())
         }
 
-        /// Rows stamped with `version` (written by one sync transaction), in id order after
-        /// `after`, at most `n`, as (id, JSON).
+        /// Rows stamped with a version in `lo..=hi` (written by one sync transaction, or one
+        /// batch of them), in (version, id) order after `after`, at most `n`, as (id,
+        /// version, JSON). The (version, id) index serves the range and the order.
         pub(super) fn $at_version(
             conn: &mut DbConn,
-            version: i64,
-            after: &str,
+            lo: i64,
+            hi: i64,
+            after: (i64, &str),
             n: i64,
-        ) -> QueryResult<Vec<(String, Option<RawData>)>> {
+        ) -> QueryResult<Vec<(String, i64, Option<RawData>)>> {
+            let (av, aid) = after;
             let rows: Vec<$row> = $t::table
-                .filter($t::version.eq(version))
-                .filter($t::id.gt(after))
-                .order($t::id.asc())
+                .filter($t::version.between(lo, hi))
+                .filter(
+                    $t::version
+                        .gt(av)
+                        .or($t::version.eq(av).and($t::id.gt(aid))),
+                )
+                .order(($t::version.asc(), $t::id.asc()))
                 .limit(n)
                 .select($select)
                 .load(conn)?;
             Ok(rows
                 .into_iter()
                 .map(|r| {
-                    let (id, _, data) = $data(r);
-                    (id, RawData::of(&data))
+                    let (id, version, data) = $data(r);
+                    (id, version, RawData::of(&data))
                 })
                 .collect())
         }

@@ -8,15 +8,12 @@
 //! version in the same snapshot; otherwise (rows written before this table existed, until
 //! they are next written) the row is rendered from its columns as before.
 
-use diesel::dsl::exists;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
 
 use super::rowcache::RawData;
 use crate::db::DbConn;
-use crate::db::schema::{
-    assignments, checklist_templates, codes, directives, equipment, evidence, hazards, inspections,
-    sync_row_json, sync_tombstones, units, users,
-};
+use crate::db::schema::{sync_row_json, sync_tombstones};
 
 /// Rows rendered per read while a transaction's rows are stored (bounds memory when one
 /// transaction wrote a whole registry import).
@@ -33,81 +30,21 @@ struct NewEntry<'a> {
     json: &'a str,
 }
 
-type Render = fn(&mut DbConn, i64, &str, i64) -> QueryResult<Vec<(String, Option<RawData>)>>;
+type Render =
+    fn(&mut DbConn, i64, i64, (i64, &str), i64) -> QueryResult<Vec<(String, i64, Option<RawData>)>>;
 
-/// Stores the JSON of every synced row stamped with `version`, and drops the entries of rows
-/// deleted at it. Runs inside the sync transaction that wrote them, before it closes.
-pub fn store_version(conn: &mut DbConn, version: i64) -> QueryResult<()> {
+/// Stores the JSON of every synced row stamped with a version in `lo..=hi`, and drops the
+/// entries of rows deleted at those versions. Runs inside the write transaction that wrote
+/// them, before it commits: [`crate::db::sync_tx`] for its version, a sync batch once for all
+/// of its transactions (a push of 100 mutations probes and renders once, not 100 times).
+pub fn store_versions(conn: &mut DbConn, lo: i64, hi: i64) -> QueryResult<()> {
     use super::pull as r;
-    // Which tables this transaction wrote, in one query (most write one or two).
-    let written: (
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-        bool,
-    ) = diesel::select((
-        exists(assignments::table.filter(assignments::version.eq(version))),
-        exists(checklist_templates::table.filter(checklist_templates::version.eq(version))),
-        exists(codes::table.filter(codes::version.eq(version))),
-        exists(directives::table.filter(directives::version.eq(version))),
-        exists(equipment::table.filter(equipment::version.eq(version))),
-        exists(evidence::table.filter(evidence::version.eq(version))),
-        exists(hazards::table.filter(hazards::version.eq(version))),
-        exists(inspections::table.filter(inspections::version.eq(version))),
-        exists(units::table.filter(units::version.eq(version))),
-        exists(users::table.filter(users::version.eq(version))),
-        exists(sync_tombstones::table.filter(sync_tombstones::version.eq(version))),
-    ))
-    .get_result(conn)?;
-    let tables: [(bool, &'static str, Render); 10] = [
-        (written.0, "assignments", r::assignments_at_version),
-        (written.1, "checklist_templates", r::templates_at_version),
-        (written.2, "codes", r::codes_at_version),
-        (written.3, "directives", r::directives_at_version),
-        (written.4, "equipment", r::equipment_at_version),
-        (written.5, "evidence", r::evidence_at_version),
-        (written.6, "hazards", r::hazards_at_version),
-        (written.7, "inspections", r::inspections_at_version),
-        (written.8, "units", r::units_at_version),
-        (written.9, "users", r::users_at_version),
-    ];
-    for (_, table, render) in tables.into_iter().filter(|t| t.0) {
-        let mut after = String::new();
-        loop {
-            let rows = render(conn, version, &after, RENDER_CHUNK)?;
-            let Some((last, _)) = rows.last() else { break };
-            after = last.clone();
-            let full = rows.len() as i64 == RENDER_CHUNK;
-            // A row that does not serialise (it cannot happen) is left to be rendered when read.
-            let entries: Vec<NewEntry<'_>> = rows
-                .iter()
-                .filter_map(|(id, d)| {
-                    d.as_ref().map(|d| NewEntry {
-                        tbl: table,
-                        id,
-                        version,
-                        json: d.get(),
-                    })
-                })
-                .collect();
-            for chunk in entries.chunks(INSERT_CHUNK) {
-                upsert(conn, chunk)?;
-            }
-            if !full {
-                break;
-            }
-        }
-    }
-    if written.10 {
+    // Which tables were written, in one query (most transactions write one or two).
+    let w = probe(conn, lo, hi)?;
+    if w.sync_tombstones {
+        // First: a row deleted and made again (same id) within the range keeps its entry.
         let gone: Vec<(String, String)> = sync_tombstones::table
-            .filter(sync_tombstones::version.eq(version))
+            .filter(sync_tombstones::version.between(lo, hi))
             .select((sync_tombstones::table_name, sync_tombstones::row_id))
             .load(conn)?;
         let mut by_table: std::collections::BTreeMap<String, Vec<String>> = Default::default();
@@ -125,7 +62,106 @@ pub fn store_version(conn: &mut DbConn, version: i64) -> QueryResult<()> {
             }
         }
     }
+    let tables: [(bool, &'static str, Render); 10] = [
+        (w.assignments, "assignments", r::assignments_at_version),
+        (
+            w.checklist_templates,
+            "checklist_templates",
+            r::templates_at_version,
+        ),
+        (w.codes, "codes", r::codes_at_version),
+        (w.directives, "directives", r::directives_at_version),
+        (w.equipment, "equipment", r::equipment_at_version),
+        (w.evidence, "evidence", r::evidence_at_version),
+        (w.hazards, "hazards", r::hazards_at_version),
+        (w.inspections, "inspections", r::inspections_at_version),
+        (w.units, "units", r::units_at_version),
+        (w.users, "users", r::users_at_version),
+    ];
+    for (_, table, render) in tables.into_iter().filter(|t| t.0) {
+        let mut after = (lo - 1, String::new());
+        loop {
+            let rows = render(conn, lo, hi, (after.0, &after.1), RENDER_CHUNK)?;
+            let Some((id, version, _)) = rows.last() else {
+                break;
+            };
+            after = (*version, id.clone());
+            let full = rows.len() as i64 == RENDER_CHUNK;
+            // A row that does not serialise (it cannot happen) is left to be rendered when read.
+            let entries: Vec<NewEntry<'_>> = rows
+                .iter()
+                .filter_map(|(id, version, d)| {
+                    d.as_ref().map(|d| NewEntry {
+                        tbl: table,
+                        id,
+                        version: *version,
+                        json: d.get(),
+                    })
+                })
+                .collect();
+            for chunk in entries.chunks(INSERT_CHUNK) {
+                upsert(conn, chunk)?;
+            }
+            if !full {
+                break;
+            }
+        }
+    }
     Ok(())
+}
+
+/// Has the table a row at the version?
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Bool)]
+    assignments: bool,
+    #[diesel(sql_type = Bool)]
+    checklist_templates: bool,
+    #[diesel(sql_type = Bool)]
+    codes: bool,
+    #[diesel(sql_type = Bool)]
+    directives: bool,
+    #[diesel(sql_type = Bool)]
+    equipment: bool,
+    #[diesel(sql_type = Bool)]
+    evidence: bool,
+    #[diesel(sql_type = Bool)]
+    hazards: bool,
+    #[diesel(sql_type = Bool)]
+    inspections: bool,
+    #[diesel(sql_type = Bool)]
+    units: bool,
+    #[diesel(sql_type = Bool)]
+    users: bool,
+    #[diesel(sql_type = Bool)]
+    sync_tombstones: bool,
+}
+
+/// The probe as plain SQL (`$lo`, `$hi`: the engine's placeholders for the bounds), one
+/// column per synced table (named as in [`Written`]) and the tombstones. Built by diesel's
+/// query builder, each `EXISTS` selected every column of its table.
+fn probe_sql(lo: &str, hi: &str) -> String {
+    let tables = super::scope::TABLES.iter().chain(&["sync_tombstones"]);
+    let parts: Vec<String> = tables
+        .map(|t| format!("EXISTS (SELECT 1 FROM {t} WHERE version BETWEEN {lo} AND {hi}) AS {t}"))
+        .collect();
+    format!("SELECT {}", parts.join(", "))
+}
+
+fn probe(conn: &mut DbConn, lo: i64, hi: i64) -> QueryResult<Written> {
+    use std::sync::LazyLock;
+    static SQLITE: LazyLock<String> = LazyLock::new(|| probe_sql("?1", "?2"));
+    static PG: LazyLock<String> = LazyLock::new(|| probe_sql("$1", "$2"));
+    match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(SQLITE.as_str())
+            .bind::<BigInt, _>(lo)
+            .bind::<BigInt, _>(hi)
+            .get_result(c),
+        DbConn::Pg(c) => diesel::sql_query(PG.as_str())
+            .bind::<BigInt, _>(lo)
+            .bind::<BigInt, _>(hi)
+            .get_result(c),
+    }
 }
 
 fn upsert(conn: &mut DbConn, entries: &[NewEntry<'_>]) -> QueryResult<()> {

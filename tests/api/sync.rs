@@ -1679,11 +1679,18 @@ async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: T
     let asg = assign(&app, &w.city, &w.unit_b, std::slice::from_ref(&a)).await;
     let gone = assign(&app, &w.city, &w.unit_a, std::slice::from_ref(&a)).await;
     let city = Device::new(&app, "city", "city-phone").await;
-    let hz = uuid::Uuid::new_v4().to_string();
+    let (hz, other) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    // Two mutations of one push: one write transaction, two versions, stored together.
     let r = city
         .push(
             &app,
-            json!([{"seq": 1, "name": "hazard.report", "args": hazard(&hz, &w.unit_b, "general")}]),
+            json!([
+                {"seq": 1, "name": "hazard.report", "args": hazard(&hz, &w.unit_b, "general")},
+                {"seq": 2, "name": "hazard.report", "args": hazard(&other, &w.unit_a, "major")},
+            ]),
         )
         .await;
     r.expect(200);
@@ -1692,7 +1699,7 @@ async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: T
                 "args": {"id": hz, "base_version": base, "fields": {"description": text}}}])
     };
     let v = r.body["results"][0]["version"].as_i64().unwrap();
-    let r = city.push(&app, update(2, v, "门锁回路已短接，停梯")).await;
+    let r = city.push(&app, update(3, v, "门锁回路已短接，停梯")).await;
     r.expect(200);
     assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
     let v = r.body["results"][0]["version"].as_i64().unwrap();
@@ -1721,7 +1728,7 @@ async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: T
     let mut manager = Device::new(&plain, "city", "stored-city").await;
     manager.sync(&plain, 4).await;
     assert!(stored.ids("assignments").contains(&uid(&asg)));
-    assert!(manager.ids("hazards").contains(&hz));
+    assert!(manager.ids("hazards").contains(&hz) && manager.ids("hazards").contains(&other));
     // Without the entries every row is rendered from its columns: the same copies.
     db.exec("DELETE FROM sync_row_json").unwrap();
     let mut rendered = Device::new(&plain, "ins1", "rendered-phone").await;
@@ -1742,7 +1749,7 @@ async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: T
         "门锁回路已短接，停梯"
     );
     // The next write of a row stores it again, and a device sees the write.
-    let r = city.push(&app, update(3, v, "已停梯")).await;
+    let r = city.push(&app, update(4, v, "已停梯")).await;
     assert_eq!(r.body["results"][0]["status"], "applied", "{}", r.text);
     assert_eq!(stored_and_all(&mut db, &["hazards"])[0].1, 1);
     plain.settle().await; // the write went through the other server
