@@ -1,6 +1,7 @@
 //! Synced rows kept as devices receive them: `sync_row_json` holds each row's JSON with the
-//! version it was made from, written by the one sync write path ([`crate::db::sync_tx`])
-//! just before its transaction closes, from the rows that transaction stamped. A page then
+//! version it was made from, written by the one sync write path ([`crate::db::sync_tx`], and
+//! a sync batch once for all its transactions) just before it commits, from the rows it
+//! stamped. A page then
 //! reads (id, version, JSON) instead of decoding every column and serialising it again, which
 //! is most of the work of an initial sync when the row cache has not seen the rows yet.
 //!
@@ -110,7 +111,7 @@ pub fn store_versions(conn: &mut DbConn, lo: i64, hi: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Has the table a row at the version?
+/// Has the table a row with a version in the range?
 #[derive(QueryableByName)]
 struct Written {
     #[diesel(sql_type = Bool)]
