@@ -228,7 +228,11 @@ pub fn generate(
         write_equipment(conn, &plan, rules, now, progress)?;
         write_users(conn, &plan, &hash, now, progress)?;
         write_hazards(conn, &mut plan, progress)?;
-        refresh(conn, &plan, now, rules, progress)
+        let refreshed = refresh(conn, &plan, now, rules, progress)?;
+        progress.phase("vacuum", 1);
+        crate::db::settle_after_bulk_load(conn).map_err(db_err("vacuuming"))?;
+        progress.advance(1);
+        Ok(refreshed)
     })();
     progress.finish();
     let refreshed = written.map_err(|e| {
