@@ -6,9 +6,10 @@ equipment; the defaults are the issue's demo city):
 
   initial   an inspector's initial sync (pages of 5000), rows/s and gzip bytes: RUNS devices
             on a server without a row cache (XUNCHA_SYNC_ROW_CACHE_MB=0: every row read
-            from the database), median; then, with the cache, the first device after a
-            start (also the process's first pages) and RUNS more devices of the same
-            district (rows from the cache), median of those. The client counts rows and
+            from the database), median, and as many alternating with them on a server
+            without read-ahead of the next page (XUNCHA_SYNC_PREFETCH_PAGES=0); then, with
+            the cache, the first device after a start (also the process's first pages) and
+            RUNS more devices of the same district (rows from the cache), median of those. The client counts rows and
             takes the cursor from each page's tail rather than parsing the whole JSON, so
             that Python's parser is not what is measured. Also given: rows/s over the
             time the server took to answer (request sent to the page's last byte received),
@@ -128,19 +129,27 @@ def bench(backend):
     print("   demo filled in %.1f s" % srv.demo_s, flush=True)
     try:
         res = {}
-        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": "0"})
-        nocache, served = [], []
+        # From the database (no row cache): with read-ahead of the next page (the default)
+        # and without, alternating, each on a server started for it.
+        modes = {"read-ahead": None, "no read-ahead": "0"}
+        e2e = {m: [] for m in modes}
+        served = {m: [] for m in modes}
         for i in range(RUNS):
-            tok = srv.login("inspector001", "bench-nocache-%d" % i)
-            rows, wire, secs, _, _ = srv.initial_sync(tok, served)
-            nocache.append(rows / secs)
-            print("   initial sync %d (no row cache): %d rows, %.1f MB gzip, %.2f s, %.0f rows/s;"
-                  " answering %.2f s, %.0f rows/s"
-                  % (i + 1, rows, wire / 1e6, secs, rows / secs, served[-1], rows / served[-1]),
-                  flush=True)
-        res["initial_db_rps"] = statistics.median(nocache)
-        res["initial_db_served_rps"] = statistics.median(rows / s for s in served)
-        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": None})
+            for mode, pages in modes.items():
+                srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": "0", "XUNCHA_SYNC_PREFETCH_PAGES": pages})
+                tok = srv.login("inspector001", "bench-nocache-%d-%d" % (i, len(pages or "")))
+                rows, wire, secs, _, _ = srv.initial_sync(tok, served[mode])
+                e2e[mode].append(rows / secs)
+                print("   initial sync %d (no row cache, %s): %d rows, %.1f MB gzip, %.2f s,"
+                      " %.0f rows/s; answering %.2f s, %.0f rows/s"
+                      % (i + 1, mode, rows, wire / 1e6, secs, rows / secs, served[mode][-1],
+                         rows / served[mode][-1]), flush=True)
+        res["initial_db_rps"] = statistics.median(e2e["read-ahead"])
+        res["initial_db_served_rps"] = statistics.median(rows / s for s in served["read-ahead"])
+        res["initial_db_noahead_rps"] = statistics.median(e2e["no read-ahead"])
+        res["initial_db_noahead_served_rps"] = statistics.median(
+            rows / s for s in served["no read-ahead"])
+        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": None, "XUNCHA_SYNC_PREFETCH_PAGES": None})
         syncs, served = [], []
         for i in range(RUNS + 1):
             tok = srv.login("inspector001", "bench-initial-%d" % i)
@@ -212,6 +221,10 @@ for b, r in results.items():
           % (b, r["initial_rows"], r["initial_bytes"] / 1e6, r["initial_db_rps"], r["initial_cold_rps"], r["initial_rps"]))
     print("%-9s   the same, server answering time only (client gunzip and scan excluded): from the database %.0f rows/s, next devices %.0f rows/s"
           % (b, r["initial_db_served_rps"], r["initial_served_rps"]))
+    print("%-9s   from the database without read-ahead (XUNCHA_SYNC_PREFETCH_PAGES=0): %.0f rows/s end to end, %.0f rows/s answering; read-ahead ratio %.2f / %.2f"
+          % (b, r["initial_db_noahead_rps"], r["initial_db_noahead_served_rps"],
+             r["initial_db_rps"] / r["initial_db_noahead_rps"],
+             r["initial_db_served_rps"] / r["initial_db_noahead_served_rps"]))
     print("%-9s empty pull: %.0f req/s (p50 %.2f ms, p99 %.2f ms) vs /healthz %.0f req/s: ratio %.3f"
           % (b, r["empty_rps"], r["empty_p50"], r["empty_p99"], r["healthz_rps"], r["empty_ratio"]))
     print("%-9s empty pull, one at a time: %.3f ms" % (b, r["empty_ms_seq"]))

@@ -37,6 +37,8 @@ pub struct AppState {
     pub caught_up: Arc<crate::sync::caught_up::CaughtUp>,
     /// Rows as pulls send them, shared by devices (see `sync::rowcache`).
     pub row_cache: Arc<crate::sync::rowcache::RowCache>,
+    /// Pull pages read ahead (see `sync::prefetch`).
+    pub prefetch: Arc<crate::sync::prefetch::Prefetch>,
     /// Where evidence photos are stored.
     pub blobs: crate::evidence::blobs::BlobStore,
     /// Completed photos processed at once (decode, renditions, copy to the store): one per
@@ -190,6 +192,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
     let blobs = crate::evidence::blobs::BlobStore::from_config(&config)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let row_cache_bytes = config.sync_row_cache_mb.saturating_mul(1 << 20) as usize;
+    let prefetch_pages = usize::try_from(config.sync_prefetch_pages).unwrap_or(usize::MAX);
     let state = AppState {
         tokens: Arc::new(TokenKeys::new(key.as_bytes(), config.access_token_ttl_secs)),
         proxies: Arc::new(config.trusted_proxy_addrs()?),
@@ -202,6 +205,7 @@ fn init_blocking(config: Arc<Config>, clock: Clock) -> Result<(AppState, Option<
         sessions: Arc::new(crate::auth::cache::SessionCache::new(auth_cache)),
         caught_up: Arc::default(),
         row_cache: Arc::new(crate::sync::rowcache::RowCache::new(row_cache_bytes)),
+        prefetch: Arc::new(crate::sync::prefetch::Prefetch::new(prefetch_pages)),
         blobs,
         ingest_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         ingest_pool: Arc::new(crate::evidence::pool::IngestPool::new(cores)),

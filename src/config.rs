@@ -139,6 +139,8 @@ settings! {
         "SQLite `synchronous` pragma: FULL (each commit survives power loss) or NORMAL (faster; survives crashes of the process).";
     sync_row_cache_mb: u64 = 32, "XUNCHA_SYNC_ROW_CACHE_MB", false,
         "Memory for rows as pulls send them (their JSON, by table, id and version), shared by the devices of a region so that each row is read and serialised once per version; the oldest go first. 0: none.";
+    sync_prefetch_pages: u64 = 16, "XUNCHA_SYNC_PREFETCH_PAGES", false,
+        "Read-ahead of paged pulls: when a page has more after it, the next one is read on another connection while this one is sent, and handed out if nothing was committed meanwhile. At most this many pages are held or being read at once (one per device, 30 s at most; none while fewer than 2 connections are free). 0: no read-ahead.";
     access_token_ttl_secs: u64 = 900, "XUNCHA_ACCESS_TOKEN_TTL_SECS", false,
         "Lifetime of an access token (JWT).";
     refresh_token_ttl_days: u64 = 30, "XUNCHA_REFRESH_TOKEN_TTL_DAYS", false,
@@ -369,6 +371,7 @@ impl Config {
             120,
         )?;
         check_range("sync_row_cache_mb", self.sync_row_cache_mb, 0, 4096)?;
+        check_range("sync_prefetch_pages", self.sync_prefetch_pages, 0, 1024)?;
         if self.cluster_poll_ms != 0 {
             check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;
         }

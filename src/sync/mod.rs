@@ -5,6 +5,7 @@ pub mod caught_up;
 pub mod checksum;
 pub mod conflicts;
 pub mod cursor;
+pub mod prefetch;
 pub mod prune;
 pub mod pull;
 pub mod push;

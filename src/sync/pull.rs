@@ -186,14 +186,41 @@ fn user_data(u: UserTuple) -> (String, i64, Data) {
     (id, version, v)
 }
 
+/// Rows as (id, version, JSON), each serialised once.
+fn rendered<R>(
+    rows: Vec<R>,
+    data: fn(R) -> (String, i64, Data),
+) -> impl Iterator<Item = (String, i64, Option<RawData>)> {
+    rows.into_iter().map(move |r| {
+        let (id, version, d) = data(r);
+        (id, version, RawData::of(&d))
+    })
+}
+
 /// Applies "after this position" to a boxed query of one table.
 macro_rules! after_pos {
-    ($q:expr, $name:expr, $ver:expr, $id:expr, $pos:expr) => {{
+    ($q:expr, $name:literal, $ver:expr, $pos:expr) => {{
         let p: &Pos = $pos;
         if p.t.is_empty() || $name < p.t.as_str() {
             $q.filter($ver.gt(p.v))
         } else if $name == p.t.as_str() {
-            $q.filter($ver.gt(p.v).or($ver.eq(p.v).and($id.gt(p.id.clone()))))
+            // A row value, which both engines take as one range of a (…, version, id)
+            // index: `version > v OR (version = v AND id > i)` was a filter over every row
+            // of the part from its start, so each page of a big scope read all the pages
+            // before it again (PostgreSQL: 4.3 ms instead of 1.5 ms on the 3rd page of a
+            // district's equipment, growing with each page).
+            let after = diesel::dsl::sql::<diesel::sql_types::Bool>(concat!(
+                "(\"",
+                $name,
+                "\".\"version\", \"",
+                $name,
+                "\".\"id\") > ("
+            ))
+            .bind::<diesel::sql_types::BigInt, _>(p.v)
+            .sql(", ")
+            .bind::<diesel::sql_types::Text, _>(p.id.clone())
+            .sql(")");
+            $q.filter(after)
         } else {
             $q.filter($ver.ge(p.v))
         }
@@ -233,7 +260,7 @@ macro_rules! table_source {
                     .filter($t::version.le(head))
                     .order(($t::version.asc(), $t::id.asc()))
                     .limit(n);
-                let q = after_pos!(q, $name, $t::version, $t::id, pos);
+                let q = after_pos!(q, $name, $t::version, pos);
                 rows.extend(
                     q.select(($t::id, $t::version))
                         .load::<(String, i64)>(conn)?,
@@ -275,18 +302,14 @@ macro_rules! table_source {
                 .filter($t::version.le(max_version))
                 .select($select)
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let (id, version, data) = $data(r);
-                    Change {
-                        table: $name,
-                        op: "put",
-                        id,
-                        version,
-                        data: RawData::of(&data),
-                        at,
-                    }
+            Ok(rendered(rows, $data)
+                .map(|(id, version, data)| Change {
+                    table: $name,
+                    op: "put",
+                    id,
+                    version,
+                    data,
+                    at,
                 })
                 .collect())
         }
@@ -313,13 +336,7 @@ macro_rules! table_source {
                 .limit(n)
                 .select($select)
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let (id, version, data) = $data(r);
-                    (id, version, RawData::of(&data))
-                })
-                .collect())
+            Ok(rendered(rows, $data).collect())
         }
 
         fn $in_scope(conn: &mut DbConn, who: &Who, ids: &[String]) -> QueryResult<Vec<String>> {
@@ -1002,14 +1019,31 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
     if let Some(answer) = caught_up(state, &me, &req) {
         return Ok(answer);
     }
-    let db_id = state.database_id.clone();
-    let key = state.cursor_key.clone();
     let device = me.device_pk.clone();
-    let cache = state.row_cache.clone();
-    let (out, me) = state
-        .db
-        .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache).map(|o| (o, me)))
-        .await?;
+    let scope = Who::of(&me).fingerprint(&me);
+    let limit = req.limit;
+    let (out, me) = match read_ahead_page(state, &me, &scope, &req).await? {
+        Some(page) => (page, me),
+        None => {
+            let (db_id, key, cache) = (
+                state.database_id.clone(),
+                state.cursor_key.clone(),
+                state.row_cache.clone(),
+            );
+            state
+                .db
+                .run(move |conn| pull_page(conn, &me, &db_id, &key, &req, &cache).map(|o| (o, me)))
+                .await?
+        }
+    };
+    if let PullResponse::Changes {
+        cursor,
+        has_more: true,
+        ..
+    } = &out
+    {
+        read_ahead(state, &me, &scope, cursor, limit);
+    }
     audit_target_reads(state, me, &out).await?;
     if let PullResponse::Changes {
         cursor,
@@ -1025,6 +1059,86 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
             .put(&device, c.base, *last_mutation_seq, cursor);
     }
     Ok(out)
+}
+
+/// The page read ahead for this very request (see [`super::prefetch`]), when the sync head
+/// has not moved since it was read.
+async fn read_ahead_page(
+    state: &AppState,
+    me: &AuthUser,
+    scope: &str,
+    req: &PullRequest,
+) -> ApiResult<Option<PullResponse>> {
+    let Some(cursor) = req.cursor.as_deref() else {
+        return Ok(None);
+    };
+    let key = super::prefetch::Key {
+        device: &me.device_pk,
+        cursor,
+        limit: req.limit,
+        scope,
+    };
+    let Some(cell) = state.prefetch.take(&key) else {
+        return Ok(None);
+    };
+    // Waits while the page is still being read.
+    let Some(ready) = cell.lock().await.take() else {
+        return Ok(None);
+    };
+    let now = state.db.run(|conn| Ok(crate::db::head(conn)?)).await?;
+    if now != ready.head {
+        return Ok(None);
+    }
+    state.prefetch.note_served();
+    Ok(Some(ready.page))
+}
+
+/// Starts reading the page after `cursor` for this device on another connection, to be
+/// handed out by [`read_ahead_page`] (see [`super::prefetch`]).
+fn read_ahead(state: &AppState, me: &AuthUser, scope: &str, cursor: &str, limit: i64) {
+    if !state.prefetch.enabled() || state.db.free_connections() < super::prefetch::SPARE_CONNECTIONS
+    {
+        return;
+    }
+    let key = super::prefetch::Key {
+        device: &me.device_pk,
+        cursor,
+        limit,
+        scope,
+    };
+    let Some(mut slot) = state.prefetch.reserve(&key) else {
+        return;
+    };
+    let st = state.clone();
+    let me = me.clone();
+    let req = PullRequest {
+        cursor: Some(cursor.to_string()),
+        limit,
+    };
+    actix_web::rt::spawn(async move {
+        let (db_id, key, cache) = (
+            st.database_id.clone(),
+            st.cursor_key.clone(),
+            st.row_cache.clone(),
+        );
+        let read = st
+            .db
+            .run(move |conn| {
+                read_snapshot(conn, |conn| {
+                    let page = pull_in_snapshot(conn, &me, &db_id, &key, &req, &cache)?;
+                    Ok(super::prefetch::Ready {
+                        page,
+                        head: head(conn)?,
+                    })
+                })
+            })
+            .await;
+        match read {
+            Ok(ready) => *slot = Some(ready),
+            // The device's own request reads the page again and meets the error itself.
+            Err(e) => tracing::debug!(error = %e, "read-ahead of a pull page failed"),
+        }
+    });
 }
 
 /// A page that hands out revealed unannounced targets before their visit ended: each such

@@ -35,6 +35,7 @@ crate::both_backends!(
     a_second_server_learns_changes_and_revocations_when_it_polls,
     rows_served_from_the_row_cache_are_never_stale,
     rows_stored_at_write_time_equal_rows_rendered_from_their_columns,
+    read_ahead_pages_go_out_only_while_nothing_was_committed,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1758,4 +1759,110 @@ async fn rows_stored_at_write_time_equal_rows_rendered_from_their_columns(app: T
     let mut fresh = Device::new(&plain, "city", "fresh-city").await;
     fresh.sync(&plain, 4).await;
     assert_eq!(manager.rows, fresh.rows);
+}
+
+/// The next page of a paged pull is read ahead (see `sync::prefetch`): it goes out when the
+/// device asks for it and nothing was committed since, byte for byte what a server without
+/// read-ahead answers; after a commit the page is read again. `app.prefetch.settle()` waits
+/// for the read-ahead, so that it was surely read before the write that follows.
+async fn read_ahead_pages_go_out_only_while_nothing_was_committed(app: TestApp) {
+    let w = world(&app).await;
+    let plain = app.spawn_beside(|c| c.sync_prefetch_pages = 0).await;
+    let rows = server_state(&app, "mgr").await.len() as i64;
+    assert!(rows > 4, "the scope spans pages: {rows}");
+    let login = |a: &TestApp, dev: &str| {
+        let (a, dev) = (a.base.clone(), dev.to_string());
+        async move {
+            let pair = crate::common::client()
+                .post(format!("{a}/api/v1/auth/login"))
+                .json(&json!({"username": "mgr", "password": PASSWORD, "device_id": dev}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            pair["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let raw = |a: &TestApp, token: &str, limit: i64, cursor: Option<&str>| {
+        let mut url = format!("{}/api/v1/sync/pull?limit={limit}", a.base);
+        if let Some(c) = cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let req = crate::common::client()
+            .get(url)
+            .bearer_auth(token.to_string());
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let cursor_of = |text: &str| -> (String, bool) {
+        let v: Value = serde_json::from_str(text).unwrap();
+        (
+            v["cursor"].as_str().unwrap().to_string(),
+            v["has_more"].as_bool().unwrap(),
+        )
+    };
+
+    // Nothing changes: every page after the first comes from the read-ahead, and the pages
+    // are the very bytes of a server that reads each page when asked.
+    let (t_ahead, t_plain) = (
+        login(&app, "phone-ahead").await,
+        login(&plain, "phone-plain").await,
+    );
+    let (mut c_ahead, mut c_plain): (Option<String>, Option<String>) = (None, None);
+    let mut pages = 0;
+    loop {
+        let a = raw(&app, &t_ahead, 2, c_ahead.as_deref()).await;
+        let p = raw(&plain, &t_plain, 2, c_plain.as_deref()).await;
+        assert_eq!(a, p, "page {pages}");
+        pages += 1;
+        app.prefetch.settle().await;
+        let (next, more) = cursor_of(&a);
+        if !more {
+            break;
+        }
+        c_ahead = Some(next.clone());
+        c_plain = Some(next);
+    }
+    assert!(pages >= 3);
+    assert_eq!(
+        app.prefetch.served(),
+        pages - 1,
+        "each later page was read ahead"
+    );
+    assert_eq!(plain.prefetch.served(), 0);
+    assert!(app.prefetch.is_empty(), "the last page reads nothing ahead");
+
+    // A commit after the next page was read ahead: the device gets the page as it is now.
+    // The first page leaves one row, so the read-ahead one is the last (`has_more: false`):
+    // had it gone out, the device would think itself caught up without the rename.
+    let token = login(&app, "phone-2").await;
+    let first = raw(&app, &token, rows - 1, None).await;
+    let (cursor, more) = cursor_of(&first);
+    assert!(more);
+    app.prefetch.settle().await;
+    assert_eq!(app.prefetch.len(), 1, "the next page was read ahead");
+    let served = app.prefetch.served();
+    app.patch(
+        &format!("/api/v1/units/{}", w.unit_a),
+        &w.mgr,
+        json!({"name": "读后改名"}),
+    )
+    .await
+    .expect(200);
+    let second = raw(&app, &token, rows - 1, Some(&cursor)).await;
+    assert_eq!(
+        app.prefetch.served(),
+        served,
+        "the stale read-ahead was not used"
+    );
+    let v: Value = serde_json::from_str(&second).unwrap();
+    assert!(
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == w.unit_a.as_str() && c["data"]["name"] == "读后改名"),
+        "the rename is in the page: {second}"
+    );
 }

@@ -211,6 +211,8 @@ pub struct TestApp {
     pub clock: xuncha::time::Clock,
     handle: actix_web::dev::ServerHandle,
     server_db: xuncha::db::Db,
+    /// The server's read-ahead of pull pages.
+    pub prefetch: std::sync::Arc<xuncha::sync::prefetch::Prefetch>,
     // Dropped after the server is told to stop.
     pub db: TestDb,
 }
@@ -315,6 +317,7 @@ impl TestApp {
         assert!(generated.is_none(), "admin password was configured");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let handle_db = state.db.clone();
+        let prefetch = state.prefetch.clone();
         let running = xuncha::app::serve(state, listener).expect("serve");
         actix_rt::spawn(running.server);
         TestApp {
@@ -325,6 +328,7 @@ impl TestApp {
             handle: running.handle,
             db,
             server_db: handle_db,
+            prefetch,
         }
     }
 
