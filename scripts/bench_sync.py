@@ -7,7 +7,8 @@ equipment; the defaults are the issue's demo city):
   initial   an inspector's initial sync (pages of 5000), rows/s and gzip bytes: RUNS devices
             on a server without a row cache (XUNCHA_SYNC_ROW_CACHE_MB=0: every row read
             from the database), median, and as many alternating with them on a server
-            without read-ahead of the next page (XUNCHA_SYNC_PREFETCH_PAGES=0); then, with
+            without read-ahead of the next page (XUNCHA_SYNC_PREFETCH_PAGES=0) and on one
+            that reads a page on one connection (XUNCHA_SYNC_PAGE_CONNECTIONS=1); then, with
             the cache, the first device after a start (also the process's first pages) and
             RUNS more devices of the same district (rows from the cache), median of those. The client counts rows and
             takes the cursor from each page's tail rather than parsing the whole JSON, so
@@ -129,15 +130,23 @@ def bench(backend):
     print("   demo filled in %.1f s" % srv.demo_s, flush=True)
     try:
         res = {}
-        # From the database (no row cache): with read-ahead of the next page (the default)
-        # and without, alternating, each on a server started for it.
-        modes = {"read-ahead": None, "no read-ahead": "0"}
+        # From the database (no row cache): as configured by default (read-ahead of the next
+        # page, a big page's stored rows read on two connections), without read-ahead, and
+        # on one connection per page; alternating, each on a server started for it.
+        modes = {
+            "read-ahead": {},
+            "no read-ahead": {"XUNCHA_SYNC_PREFETCH_PAGES": "0"},
+            "one connection a page": {"XUNCHA_SYNC_PAGE_CONNECTIONS": "1"},
+        }
         e2e = {m: [] for m in modes}
         served = {m: [] for m in modes}
         for i in range(RUNS):
-            for mode, pages in modes.items():
-                srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": "0", "XUNCHA_SYNC_PREFETCH_PAGES": pages})
-                tok = srv.login("inspector001", "bench-nocache-%d-%d" % (i, len(pages or "")))
+            for k, (mode, extra) in enumerate(modes.items()):
+                env = {"XUNCHA_SYNC_ROW_CACHE_MB": "0", "XUNCHA_SYNC_PREFETCH_PAGES": None,
+                       "XUNCHA_SYNC_PAGE_CONNECTIONS": None}
+                env.update(extra)
+                srv.restart(env)
+                tok = srv.login("inspector001", "bench-nocache-%d-%d" % (i, k))
                 rows, wire, secs, _, _ = srv.initial_sync(tok, served[mode])
                 e2e[mode].append(rows / secs)
                 print("   initial sync %d (no row cache, %s): %d rows, %.1f MB gzip, %.2f s,"
@@ -146,10 +155,12 @@ def bench(backend):
                          rows / served[mode][-1]), flush=True)
         res["initial_db_rps"] = statistics.median(e2e["read-ahead"])
         res["initial_db_served_rps"] = statistics.median(rows / s for s in served["read-ahead"])
-        res["initial_db_noahead_rps"] = statistics.median(e2e["no read-ahead"])
-        res["initial_db_noahead_served_rps"] = statistics.median(
-            rows / s for s in served["no read-ahead"])
-        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": None, "XUNCHA_SYNC_PREFETCH_PAGES": None})
+        for mode, key in (("no read-ahead", "noahead"), ("one connection a page", "onecon")):
+            res["initial_db_%s_rps" % key] = statistics.median(e2e[mode])
+            res["initial_db_%s_served_rps" % key] = statistics.median(
+                rows / s for s in served[mode])
+        srv.restart({"XUNCHA_SYNC_ROW_CACHE_MB": None, "XUNCHA_SYNC_PREFETCH_PAGES": None,
+                     "XUNCHA_SYNC_PAGE_CONNECTIONS": None})
         syncs, served = [], []
         for i in range(RUNS + 1):
             tok = srv.login("inspector001", "bench-initial-%d" % i)
@@ -225,6 +236,10 @@ for b, r in results.items():
           % (b, r["initial_db_noahead_rps"], r["initial_db_noahead_served_rps"],
              r["initial_db_rps"] / r["initial_db_noahead_rps"],
              r["initial_db_served_rps"] / r["initial_db_noahead_served_rps"]))
+    print("%-9s   from the database on one connection a page (XUNCHA_SYNC_PAGE_CONNECTIONS=1): %.0f rows/s end to end, %.0f rows/s answering; two-connection ratio %.2f / %.2f"
+          % (b, r["initial_db_onecon_rps"], r["initial_db_onecon_served_rps"],
+             r["initial_db_rps"] / r["initial_db_onecon_rps"],
+             r["initial_db_served_rps"] / r["initial_db_onecon_served_rps"]))
     print("%-9s empty pull: %.0f req/s (p50 %.2f ms, p99 %.2f ms) vs /healthz %.0f req/s: ratio %.3f"
           % (b, r["empty_rps"], r["empty_p50"], r["empty_p99"], r["healthz_rps"], r["empty_ratio"]))
     print("%-9s empty pull, one at a time: %.3f ms" % (b, r["empty_ms_seq"]))

@@ -141,6 +141,8 @@ settings! {
         "Memory for rows as pulls send them (their JSON, by table, id and version), shared by the devices of a region so that each row is read and serialised once per version; the oldest go first. 0: none.";
     sync_prefetch_pages: u64 = 16, "XUNCHA_SYNC_PREFETCH_PAGES", false,
         "Read-ahead of paged pulls: when a page has more after it, the next one is read on another connection while this one is sent, and handed out if nothing was committed meanwhile. At most this many pages are held or being read at once (one per device, 30 s at most; none while fewer than 2 connections are free). 0: no read-ahead.";
+    sync_page_connections: u64 = 2, "XUNCHA_SYNC_PAGE_CONNECTIONS", false,
+        "PostgreSQL: connections one pull page reads its rows' stored JSON on at once: 2 splits a big page's reads over a second connection while more than 2 are free; 1 reads on the page's own connection only. (SQLite reads on one.)";
     access_token_ttl_secs: u64 = 900, "XUNCHA_ACCESS_TOKEN_TTL_SECS", false,
         "Lifetime of an access token (JWT).";
     refresh_token_ttl_days: u64 = 30, "XUNCHA_REFRESH_TOKEN_TTL_DAYS", false,
@@ -372,6 +374,7 @@ impl Config {
         )?;
         check_range("sync_row_cache_mb", self.sync_row_cache_mb, 0, 4096)?;
         check_range("sync_prefetch_pages", self.sync_prefetch_pages, 0, 1024)?;
+        check_range("sync_page_connections", self.sync_page_connections, 1, 2)?;
         if self.cluster_poll_ms != 0 {
             check_range("cluster_poll_ms", self.cluster_poll_ms, 10, 60_000)?;
         }

@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
@@ -202,6 +202,8 @@ pub struct Db {
     permits: Arc<Semaphore>,
     /// The head and auth epoch as this server knows them (see [`watch`]).
     watch: Arc<Watch>,
+    /// Connections handed out by [`Db::try_aside`] so far.
+    asides: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -231,6 +233,7 @@ impl Db {
             engine: target.engine(),
             permits: Arc::new(Semaphore::new(opts.max_size as usize)),
             watch: Arc::new(Watch::new()),
+            asides: Arc::default(),
         };
         let mut conn = db.pool.get().map_err(|e| {
             format!(
@@ -265,9 +268,33 @@ impl Db {
             .map_err(|e| ApiError::unavailable(e.to_string()))
     }
 
+    /// How many connections [`Db::try_aside`] has handed out.
+    pub fn asides_taken(&self) -> u64 {
+        self.asides.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Connections no request holds or waits for right now.
     pub fn free_connections(&self) -> usize {
         self.permits.available_permits()
+    }
+
+    /// A second connection for blocking code that holds one already, for reads that need no
+    /// snapshot of their own; taken without waiting, and only while more than `keep_free`
+    /// connections are free, so that it never delays a request. `None` otherwise.
+    pub fn try_aside(&self, keep_free: usize) -> Option<Aside> {
+        if self.permits.available_permits() <= keep_free {
+            return None;
+        }
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        // The permit is ours, so the pool has a connection for it (or room to open one);
+        // the short wait only covers a database that does not answer.
+        let conn = self.pool.get_timeout(ASIDE_WAIT).ok()?;
+        self.asides
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(Aside {
+            conn,
+            _permit: permit,
+        })
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on an async worker.
@@ -297,6 +324,21 @@ impl Db {
         })
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// How long [`Db::try_aside`] waits for a connection it holds a permit for.
+const ASIDE_WAIT: Duration = Duration::from_millis(200);
+
+/// A connection from [`Db::try_aside`], back to the pool when dropped.
+pub struct Aside {
+    conn: PooledConn,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Aside {
+    pub fn conn(&mut self) -> &mut DbConn {
+        &mut self.conn
     }
 }
 

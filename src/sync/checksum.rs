@@ -85,7 +85,7 @@ pub async fn checksum(
                     cursor: Some(cursor.clone()),
                     limit: 1,
                 };
-                match pull::pull_in_snapshot(conn, &me, &db_id, &key, &req, &cache)? {
+                match pull::pull_in_snapshot(conn, &me, &db_id, &key, &req, &cache, None)? {
                     PullResponse::Reset { reason, .. } => {
                         return Ok(ChecksumResponse::Stale {
                             stale: true,

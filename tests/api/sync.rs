@@ -36,6 +36,7 @@ crate::both_backends!(
     rows_served_from_the_row_cache_are_never_stale,
     rows_stored_at_write_time_equal_rows_rendered_from_their_columns,
     read_ahead_pages_go_out_only_while_nothing_was_committed,
+    a_big_page_reads_its_stored_rows_on_two_connections,
 );
 
 /// A device's copy, kept the way a phone keeps it.
@@ -1865,4 +1866,123 @@ async fn read_ahead_pages_go_out_only_while_nothing_was_committed(app: TestApp) 
             .any(|c| c["id"] == w.unit_a.as_str() && c["data"]["name"] == "读后改名"),
         "the rename is in the page: {second}"
     );
+}
+
+/// On PostgreSQL, a page with many rows to fill from the stored JSON reads them on two
+/// connections at once (`sync_page_connections`, default 2): the same bytes as a server that
+/// reads them on one, whichever connection read an entry; entries missing or of another
+/// version are rendered from the rows in the page's snapshot. SQLite reads on one.
+async fn a_big_page_reads_its_stored_rows_on_two_connections(app: TestApp) {
+    let m = app.user_with_token("mgr", "manager", "330106").await.1;
+    let mut csv = String::from(UNIT_HEADER);
+    for n in 1..=1600 {
+        csv.push_str(&format!(
+            "\n{},分单位{n},分路{n}号,330106,residential,,",
+            uscc("330106", n)
+        ));
+    }
+    crate::registry::import(&app, &m, "units", csv)
+        .await
+        .expect(200);
+    // No row cache and no read-ahead: every page fills itself from the database.
+    let beside = |conns: u64| {
+        app.spawn_beside(move |c| {
+            c.sync_row_cache_mb = 0;
+            c.sync_prefetch_pages = 0;
+            c.sync_page_connections = conns;
+            c.db_pool_size = 8;
+        })
+    };
+    let (split, single) = (beside(2).await, beside(1).await);
+    let raw = |a: &TestApp, dev: &str| {
+        let (a, dev) = (a.base.clone(), dev.to_string());
+        async move {
+            let c = crate::common::client();
+            let login: Value = c
+                .post(format!("{a}/api/v1/auth/login"))
+                .json(&json!({"username": "mgr", "password": PASSWORD, "device_id": dev}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = login["access_token"].as_str().unwrap().to_string();
+            c.get(format!("{a}/api/v1/sync/pull?limit=5000"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let before = split.server_db().asides_taken();
+    let asides = u64::from(app.backend == Backend::Postgres);
+    let one = raw(&single, "one-connection").await;
+    let two = raw(&split, "two-connections").await;
+    assert_eq!(one, two, "the same page");
+    assert_eq!(single.server_db().asides_taken(), 0);
+    assert_eq!(
+        split.server_db().asides_taken(),
+        before + asides,
+        "a second connection on PostgreSQL"
+    );
+    let page: Value = serde_json::from_str(&two).unwrap();
+    let mut units: Vec<String> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["table"] == "units")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(units.len(), 1600);
+    units.sort();
+
+    // Entries marked (as stored, so sent as stored), dropped or of another version (both
+    // rendered from the rows), spread over both connections' share.
+    let list = |k: usize, r: usize| {
+        units
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % k == r)
+            .map(|(_, id)| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut db = Direct::open(&app);
+    db.exec(&format!(
+        "UPDATE sync_row_json SET json = '{{\"marked\":true}}' WHERE tbl = 'units' AND id IN ({})",
+        list(7, 0)
+    ))
+    .unwrap();
+    db.exec(&format!(
+        "DELETE FROM sync_row_json WHERE tbl = 'units' AND id IN ({})",
+        list(7, 1)
+    ))
+    .unwrap();
+    db.exec(&format!(
+        "UPDATE sync_row_json SET version = version - 1 WHERE tbl = 'units' AND id IN ({})",
+        list(7, 2)
+    ))
+    .unwrap();
+    let one = raw(&single, "one-connection-2").await;
+    let two = raw(&split, "two-connections-2").await;
+    assert_eq!(one, two, "the same page after the entries changed");
+    assert_eq!(split.server_db().asides_taken(), before + 2 * asides);
+    let page: Value = serde_json::from_str(&two).unwrap();
+    let data: BTreeMap<&str, &Value> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), &c["data"]))
+        .collect();
+    for (n, id) in units.iter().enumerate() {
+        let marked = data[id.as_str()].get("marked").is_some();
+        assert_eq!(marked, n % 7 == 0, "unit {n}: {}", data[id.as_str()]);
+        if n % 7 != 0 {
+            assert!(data[id.as_str()]["name"].is_string(), "unit {n} rendered");
+        }
+    }
 }
