@@ -939,10 +939,16 @@ fn stored_entries(
     std::thread::scope(|s| {
         let theirs = s.spawn(|| run(other, &odd));
         let mut out = run(conn, &even)?;
-        let theirs = theirs
-            .join()
-            .map_err(|_| ApiError::internal("a stored-JSON read panicked"))??;
-        out.extend(theirs);
+        match theirs.join() {
+            Ok(Ok(rows)) => out.extend(rows),
+            // The second connection failed (it may have gone stale in the pool): its share
+            // is read on the page's own, which still answers.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "stored-JSON reads on a second connection failed");
+                out.extend(run(conn, &odd)?);
+            }
+            Err(_) => return Err(ApiError::internal("a stored-JSON read panicked")),
+        }
         Ok(out)
     })
 }
@@ -1148,9 +1154,8 @@ pub async fn pull(state: &AppState, me: AuthUser, req: PullRequest) -> ApiResult
 
 /// The pool for a page's second connection (see [`fill`]): PostgreSQL only, unless
 /// configured to one. On SQLite the lookups run in this process, and a second connection
-/// (its own page cache, a thread) made the initial sync slower, not faster: 368k → 273k
-/// rows/s answering in the same `scripts/bench_sync.sh` run, against 188k → 228k on
-/// PostgreSQL.
+/// (its own page cache, a thread) showed no gain in `scripts/bench_sync.sh` (slower, within
+/// that bench's noise), against 196k → 251k rows/s answering on PostgreSQL.
 fn spare_db(state: &AppState) -> Option<Db> {
     (state.config.sync_page_connections > 1 && state.db.engine() == "postgres")
         .then(|| state.db.clone())
