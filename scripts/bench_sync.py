@@ -8,7 +8,8 @@ equipment; the defaults are the issue's demo city):
             on a server without a row cache (XUNCHA_SYNC_ROW_CACHE_MB=0: every row read
             from the database), median, and as many alternating with them on a server
             without read-ahead of the next page (XUNCHA_SYNC_PREFETCH_PAGES=0) and on one
-            that reads a page on one connection (XUNCHA_SYNC_PAGE_CONNECTIONS=1); then, with
+            that reads a page on one connection (XUNCHA_SYNC_PAGE_CONNECTIONS=1), the
+            order rotating from run to run; then, with
             the cache, the first device after a start (also the process's first pages) and
             RUNS more devices of the same district (rows from the cache), median of those. The client counts rows and
             takes the cursor from each page's tail rather than parsing the whole JSON, so
@@ -140,8 +141,14 @@ def bench(backend):
         }
         e2e = {m: [] for m in modes}
         served = {m: [] for m in modes}
+        # The order rotates from run to run: the first server of a run came out slower
+        # (on SQLite two identically configured variants differed by 1.2x), and so each
+        # variant takes each place as often as RUNS allows.
+        order = list(modes.items())
         for i in range(RUNS):
-            for k, (mode, extra) in enumerate(modes.items()):
+            turn = order[i % len(order):] + order[:i % len(order)]
+            for mode, extra in turn:
+                k = order.index((mode, extra))
                 env = {"XUNCHA_SYNC_ROW_CACHE_MB": "0", "XUNCHA_SYNC_PREFETCH_PAGES": None,
                        "XUNCHA_SYNC_PAGE_CONNECTIONS": None}
                 env.update(extra)
