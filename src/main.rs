@@ -1,3 +1,7 @@
+// Outside tests, nothing unwraps: a value from a client or the database that is not there is
+// an error to answer, not a panic (clippy fails the build on a new one).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 fn main() -> std::process::ExitCode {
     tune_malloc();
     xuncha::cli::main()
