@@ -146,9 +146,9 @@ def bench(backend):
         # variant takes each place as often as RUNS allows.
         order = list(modes.items())
         for i in range(RUNS):
-            turn = order[i % len(order):] + order[:i % len(order)]
-            for mode, extra in turn:
-                k = order.index((mode, extra))
+            for j in range(len(order)):
+                k = (i + j) % len(order)
+                mode, extra = order[k]
                 env = {"XUNCHA_SYNC_ROW_CACHE_MB": "0", "XUNCHA_SYNC_PREFETCH_PAGES": None,
                        "XUNCHA_SYNC_PAGE_CONNECTIONS": None}
                 env.update(extra)
